@@ -1,0 +1,1 @@
+"""Imports every module that registers detectors (filled as detectors are added)."""

@@ -1,0 +1,1 @@
+"""mkdata.scenes."""

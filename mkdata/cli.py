@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+from rich.console import Console
 
 app = typer.Typer(
     help="mkdata: render MIAD-style inspection datasets, contaminate them, benchmark detectors.",
@@ -10,6 +14,85 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-line error and exit non-zero."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def parse_scenarios(text: str) -> list[str]:
+    """'all' / 'a,b' → scenario names; unknown names fail with the valid list."""
+    from mkdata.scenes import scenario_names
+
+    valid = scenario_names()
+    if text.strip().lower() == "all":
+        return valid
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in valid]
+    if unknown or not names:
+        fail(f"unknown scenario {', '.join(unknown) or repr(text)}; valid scenarios: {', '.join(valid)} (or 'all')")
+    return list(dict.fromkeys(names))
+
+
+@app.command()
+def miad(
+    scenario: Annotated[str, typer.Option(help="Scenario name, comma-separated names, or 'all'.")] = "nut_bolt",
+    out: Annotated[Path, typer.Option(help="Output root; each scenario goes to OUT/<scenario>/ (MVTec AD layout).")] = Path("data"),
+    preset: Annotated[str, typer.Option(help="Size preset: 'default' (~5 min on 2 cores) or 'paper' (MIAD: 10000 train, 2500+2500 test, 512²).")] = "default",
+    train: Annotated[Optional[int], typer.Option(help="Normal training images [preset: 60 / 10000].")] = None,
+    test_good: Annotated[Optional[int], typer.Option(help="Normal test images [preset: 20 / 2500].")] = None,
+    test_bad: Annotated[Optional[int], typer.Option(help="Defective test images, spread evenly over defect types [preset: 30 / 2500].")] = None,
+    resolution: Annotated[Optional[int], typer.Option(help="Image width = height in pixels [preset: 256 / 512].")] = None,
+    samples: Annotated[Optional[int], typer.Option(help="Cycles samples per pixel [preset: 16 / 32].")] = None,
+    denoise: Annotated[bool, typer.Option(help="Denoise renders with OpenImageDenoise.")] = True,
+    factors: Annotated[Optional[str], typer.Option(help="Uncontrolled factors, e.g. 'UV,UB'; 'none' = controlled baseline. [default: all the scenario has]")] = None,
+    seed: Annotated[int, typer.Option(help="Dataset seed; image i depends only on (scenario, split, i, seed, settings).")] = 0,
+    workers: Annotated[int, typer.Option(help="Local render worker processes (cores are split between them).")] = 1,
+    shard: Annotated[Optional[str], typer.Option(help="Render only slice I of N ('I/N', 0-based), for job arrays.")] = None,
+    resume: Annotated[bool, typer.Option(help="Skip images already complete on disk; --no-resume deletes the scenario folder and starts over.")] = True,
+    recycle_after: Annotated[int, typer.Option(help="Restart a worker process after this many images (bounds memory).")] = 500,
+    quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
+) -> None:
+    """Render MIAD-style datasets (images, masks, manifest) that anomalib's MVTecAD/Folder load."""
+    from mkdata.generator.blender import RenderBackendMissing
+    from mkdata.generator.config import PRESETS, RenderConfig, parse_factors, parse_shard
+    from mkdata.generator.runner import render_scenario
+
+    if preset not in PRESETS:
+        fail(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    if workers < 1 or recycle_after < 1:
+        fail("--workers and --recycle-after must be >= 1")
+    sizes = PRESETS[preset]
+    console = None if quiet else Console()
+    failed = 0
+    try:
+        shard_range = parse_shard(shard)
+        configs = [
+            RenderConfig(
+                scenario=name, out=out,
+                n_train=sizes["n_train"] if train is None else train,
+                n_test_good=sizes["n_test_good"] if test_good is None else test_good,
+                n_test_bad=sizes["n_test_bad"] if test_bad is None else test_bad,
+                resolution=resolution or sizes["resolution"], samples=samples or sizes["samples"],
+                factors=parse_factors(factors, name), seed=seed, denoise=denoise,
+            )
+            for name in parse_scenarios(scenario)
+        ]
+        for config in configs:
+            summary = render_scenario(config, workers, shard_range, resume, recycle_after, console)
+            failed += len(summary.failures)
+            for job, text in summary.failures:
+                err.print(f"[red]failed[/] {config.scenario} {job.image_path}:\n{text}", highlight=False)
+            if console:
+                console.print(f"{config.scenario}: {summary.rendered} rendered, {summary.skipped} already done, "
+                              f"{len(summary.failures)} failed → {config.dataset_dir}")
+    except (ValueError, RenderBackendMissing) as error:
+        fail(str(error))
+    if failed:
+        fail(f"{failed} image(s) failed; rerun the same command to retry them", code=1)
 
 
 @app.callback()

@@ -1,0 +1,83 @@
+"""Loads bpy and BlenderProc's API inside the current (worker) process, without BlenderProc's launcher.
+
+BlenderProc's package ``__init__`` refuses to run outside ``blenderproc run`` (which downloads
+Blender and pip-installs into Blender's Python). We register the package module by hand so
+``blenderproc.api.*`` and ``blenderproc.python.*`` import normally, and replace ``bproc.init()``
+by its steps minus the UI-language line (the bpy wheel has no language enum).
+
+Import this only in render worker processes, never in a process that holds torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import tempfile
+import types
+from functools import cache
+from pathlib import Path
+
+RENDER_EXTRA_HINT = "install the render extra: pip install 'mkdata[render]'"
+
+
+class RenderBackendMissing(RuntimeError):
+    """bpy or BlenderProc is not installed in this environment."""
+
+
+def _require(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise RenderBackendMissing(f"rendering needs the '{module}' package, which is not installed; {RENDER_EXTRA_HINT}")
+
+
+def check_render_backend() -> None:
+    """Raise RenderBackendMissing with an install hint when bpy or BlenderProc is absent (cheap)."""
+    for module in ("bpy", "blenderproc"):
+        _require(module)
+
+
+@cache
+def load_bproc(temp_dir: str | None = None) -> types.SimpleNamespace:
+    """Import bpy + BlenderProc's API once per process and initialise the scene like ``bproc.init()``.
+
+    Returns a namespace with the API modules (``camera``, ``object``, ``material``, ``renderer``,
+    ``types``, ``utility``, ``lighting``, ``math``, ``world``) and ``bpy`` itself.
+    """
+    check_render_backend()
+    os.environ["OPENCV_IO_ENABLE_OPENEXR"] = "1"  # BlenderProc reads its segmentation maps as EXR
+    spec = importlib.util.find_spec("blenderproc")
+    assert spec is not None and spec.submodule_search_locations is not None
+    if "blenderproc" not in sys.modules:
+        package = types.ModuleType("blenderproc")
+        package.__path__ = list(spec.submodule_search_locations)
+        package.__file__ = spec.origin
+        package.__spec__ = spec
+        sys.modules["blenderproc"] = package
+    import bpy
+
+    utility_module = importlib.import_module("blenderproc.python.utility.Utility")
+    work_dir = Path(temp_dir or tempfile.mkdtemp(prefix="mkdata_bproc_"))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    utility_module.Utility.temp_dir = str(work_dir)
+
+    api = types.SimpleNamespace(bpy=bpy, temp_dir=work_dir)
+    for name in ("camera", "object", "material", "renderer", "types", "utility", "lighting", "math", "world"):
+        setattr(api, name, importlib.import_module(f"blenderproc.api.{name}"))
+    _init_scene()
+    return api
+
+
+def _init_scene() -> None:
+    """``blenderproc.python.utility.Initializer.init`` without the UI-language step."""
+    import bpy
+
+    initializer = importlib.import_module("blenderproc.python.utility.Initializer")
+    renderer_utility = importlib.import_module("blenderproc.python.renderer.RendererUtility")
+    global_storage = importlib.import_module("blenderproc.python.utility.GlobalStorage").GlobalStorage
+
+    initializer.clean_up(clean_up_camera=True)
+    bpy.context.scene.render.engine = "CYCLES"
+    renderer_utility.set_render_devices()
+    initializer._Initializer.set_default_parameters()
+    global_storage.add("bproc_init_complete", True)

@@ -1,0 +1,99 @@
+"""The render configuration of one scenario's dataset, its validation and presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from mkdata.scenes import get_scenario
+from mkdata.scenes.base import ALL_FACTORS
+
+# Defaults sized for ~5 minutes on a 2-core laptop; "paper" reproduces MIAD's sizes.
+PRESETS: dict[str, dict[str, int]] = {
+    "default": {"n_train": 60, "n_test_good": 20, "n_test_bad": 30, "resolution": 256, "samples": 16},
+    "paper": {"n_train": 10000, "n_test_good": 2500, "n_test_bad": 2500, "resolution": 512, "samples": 32},
+}
+
+# Fields that change pixels. Image i depends only on (scenario, split, index, these fields).
+RENDER_KEY_FIELDS = ("scenario", "seed", "resolution", "samples", "denoise", "factors")
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Everything that defines one scenario's dataset render."""
+
+    scenario: str
+    out: Path
+    n_train: int
+    n_test_good: int
+    n_test_bad: int
+    resolution: int
+    samples: int
+    factors: tuple[str, ...]
+    seed: int = 0
+    denoise: bool = True
+
+    def __post_init__(self) -> None:
+        spec = get_scenario(self.scenario).spec  # raises with the list of valid names
+        for key in ("n_train", "n_test_good", "n_test_bad"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if not 16 <= self.resolution <= 8192:
+            raise ValueError(f"resolution must be between 16 and 8192 pixels, got {self.resolution}")
+        if self.samples < 1:
+            raise ValueError(f"samples must be >= 1, got {self.samples}")
+        unknown = [f for f in self.factors if f not in ALL_FACTORS]
+        if unknown:
+            raise ValueError(f"unknown factor(s) {unknown}; valid factors: {', '.join(ALL_FACTORS)} (or 'none')")
+        lacking = [f for f in self.factors if f not in spec.factors]
+        if lacking:
+            raise ValueError(f"scenario {self.scenario} has no factor {', '.join(lacking)}; its factors are {', '.join(spec.factors)}")
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.out / self.scenario
+
+    def render_key(self) -> dict[str, object]:
+        """The config fields that determine pixels (counts, paths and worker layout do not)."""
+        return {field: _jsonable(getattr(self, field)) for field in RENDER_KEY_FIELDS}
+
+    def render_key_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.render_key(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, object]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def parse_factors(text: str | None, scenario: str) -> tuple[str, ...]:
+    """'UV,UB' → ('UV', 'UB'); 'none' → (); None → every factor the scenario has."""
+    if text is None:
+        return tuple(get_scenario(scenario).spec.factors)
+    if text.strip().lower() == "none":
+        return ()
+    factors = tuple(dict.fromkeys(part.strip().upper() for part in text.split(",") if part.strip()))
+    return tuple(f for f in ALL_FACTORS if f in factors) + tuple(f for f in factors if f not in ALL_FACTORS)
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """'I/N' (0 <= I < N) → (I, N); None → (0, 1)."""
+    if text is None:
+        return 0, 1
+    try:
+        index_text, count_text = text.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise ValueError(f"--shard must look like I/N with integers, e.g. 0/4; got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard {text!r}: need N >= 1 and 0 <= I < N")
+    return index, count

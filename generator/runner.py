@@ -1,0 +1,103 @@
+"""Render one scenario's dataset: plan, skip what is done, render the rest, write metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from mkdata.generator.blender import check_render_backend
+from mkdata.generator.config import RenderConfig
+from mkdata.generator.dataset import read_dataset_json, write_metadata
+from mkdata.generator.plan import ImageJob, plan_jobs, shard_jobs
+from mkdata.generator.pool import run_pool
+
+
+class ConfigMismatch(ValueError):
+    """The output folder holds a dataset rendered with different pixel-defining settings."""
+
+
+@dataclass
+class RunSummary:
+    scenario: str
+    planned: int
+    skipped: int
+    rendered: int
+    failures: list[tuple[ImageJob, str]]
+
+
+def is_complete(root: Path, job: ImageJob, render_key_hash: str) -> bool:
+    """An image counts as done when its record (written last) exists and matches the config."""
+    record_file = root / job.record_path
+    if not (record_file.exists() and (root / job.image_path).exists()):
+        return False
+    if job.mask_path is not None and not (root / job.mask_path).exists():
+        return False
+    return json.loads(record_file.read_text()).get("render_key") == render_key_hash
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` and prove a file can be written there (clear error otherwise)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write_probe.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"cannot write to output folder {folder}: {error.strerror or error}") from None
+
+
+def check_same_config(config: RenderConfig) -> None:
+    """Refuse to mix images of different render settings in one folder."""
+    existing = read_dataset_json(config.dataset_dir)
+    if existing is None or existing.get("render_key") == config.render_key():
+        return
+    changed = {k: (existing["render_key"].get(k), v) for k, v in config.render_key().items() if existing["render_key"].get(k) != v}
+    details = ", ".join(f"{k}: {old} → {new}" for k, (old, new) in changed.items())
+    raise ConfigMismatch(
+        f"{config.dataset_dir} holds a dataset rendered with other settings ({details}); "
+        "use another --out, or --no-resume to re-render everything"
+    )
+
+
+def render_scenario(
+    config: RenderConfig,
+    workers: int = 1,
+    shard: tuple[int, int] = (0, 1),
+    resume: bool = True,
+    recycle_after: int = 500,
+    console: Console | None = None,
+) -> RunSummary:
+    """Render the (shard of the) dataset described by ``config``; returns what was done."""
+    check_render_backend()
+    if resume:
+        check_same_config(config)
+    elif config.dataset_dir.exists():
+        if shard[1] > 1:
+            raise ValueError("--no-resume deletes the existing dataset first, so it cannot be combined with --shard "
+                             "(shards would delete each other's work); delete the folder before starting the job array")
+        shutil.rmtree(config.dataset_dir)
+    check_writable(config.dataset_dir)
+    jobs = shard_jobs(plan_jobs(config), *shard)
+    key = config.render_key_hash()
+    pending = [job for job in jobs if not (resume and is_complete(config.dataset_dir, job, key))]
+    quiet = console is None
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=quiet, transient=False) as progress:
+        task = progress.add_task(config.scenario, total=len(pending), rate="")
+
+        def advance(_record: dict[str, Any] | None) -> None:
+            progress.advance(task)
+            speed = progress.tasks[task].speed
+            progress.update(task, rate=f"{speed * 60:.1f} img/min" if speed else "")
+
+        outcome = run_pool(config, pending, workers, recycle_after, advance)
+    write_metadata(config)
+    return RunSummary(config.scenario, len(jobs), len(jobs) - len(pending), len(outcome.records), outcome.failures)

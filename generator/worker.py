@@ -1,0 +1,165 @@
+"""Rendering images of one scenario inside a worker process (bpy loaded and scene built once).
+
+``SceneRenderer`` is the per-process state; ``worker_main`` is the process entry point that pulls
+jobs from a queue, renders and writes them, and reports each record back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from mkdata.generator.atomic import write_png_atomic, write_text_atomic
+from mkdata.generator.blender import load_bproc
+from mkdata.generator.config import RenderConfig
+from mkdata.generator.plan import ImageJob, job_seed_sequence
+from mkdata.scenes import get_scenario
+from mkdata.scenes.base import ALL_FACTORS, DefectTarget
+
+MAX_VIEW_TRIES = 20  # re-draws of the scene when no defect target is visible enough
+NOISE_THRESHOLD = 0.01  # Cycles adaptive-sampling threshold
+
+
+class NoVisibleTarget(RuntimeError):
+    """No place for the defect was visible after MAX_VIEW_TRIES scene draws."""
+
+
+class SceneRenderer:
+    """Holds bpy, the built scenario and render settings; renders one image per call."""
+
+    def __init__(self, config: RenderConfig, threads: int = 0) -> None:
+        self.config = config
+        self.bp = load_bproc()
+        renderer = self.bp.renderer
+        self.bp.camera.set_resolution(config.resolution, config.resolution)
+        renderer.set_cpu_threads(threads)
+        renderer.set_noise_threshold(NOISE_THRESHOLD)
+        renderer.set_output_format(enable_transparency=False)
+        scenario_cls = get_scenario(config.scenario)
+        self.scenario = scenario_cls(self.bp, frozenset(config.factors))
+        self.scenario.build()
+        renderer.enable_segmentation_output(map_by=["instance", "name"], default_values={"name": "world"})
+        self.min_visible_pixels = max(4, round(2e-4 * config.resolution**2))
+
+    def _render(self, samples: int, denoise: bool, seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """One Cycles render: (RGB uint8, instance map, object name → instance id)."""
+        self.bp.renderer.set_max_amount_of_samples(samples)
+        self.bp.renderer.set_denoiser("INTEL" if denoise else None)
+        self.bp.bpy.context.scene.cycles.seed = seed
+        data = self.bp.renderer.render()
+        ids = {entry["name"]: entry["idx"] for entry in data["instance_attribute_maps"][0]}
+        return np.asarray(data["colors"][0])[..., :3], np.asarray(data["instance_segmaps"][0]), ids
+
+    def _footprint(self, segmap: np.ndarray, ids: dict[str, int], names: tuple[str, ...]) -> np.ndarray:
+        return np.isin(segmap, [ids[name] for name in names if name in ids])
+
+    def render(self, job: ImageJob, apply_defect: bool = True) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+        """Render ``job``: (image, mask or None, manifest record).
+
+        With ``apply_defect=False`` a defective job renders the identical scene without its defect
+        (used to check masks). Scene and defect draws use separate random streams, so the scene
+        does not depend on the defect.
+        """
+        start = time.perf_counter()
+        scene_seq, defect_seq, cycles_seq = job_seed_sequence(self.config, job).spawn(3)
+        scene_rng, defect_rng = np.random.default_rng(scene_seq), np.random.default_rng(defect_seq)
+        cycles_seed = int(cycles_seq.generate_state(1)[0] & 0x7FFFFFFF)
+        normal_state: tuple[np.ndarray, dict[str, int]] | None = None
+        target: DefectTarget | None = None
+        for _attempt in range(MAX_VIEW_TRIES):
+            sample = self.scenario.randomise(scene_rng, job.split)
+            if job.defect_type is None:
+                break
+            # Cheap segmentation-only pass of the normal state: which targets are visible, and
+            # the footprint the mask needs for parts that go missing or move.
+            _, segmap, ids = self._render(samples=1, denoise=False, seed=cycles_seed)
+            visible = [t for t in self.scenario.defect_targets(job.defect_type)
+                       if self._footprint(segmap, ids, t.object_names).sum() >= self.min_visible_pixels]
+            if visible:
+                normal_state = (segmap, ids)
+                target = visible[int(defect_rng.integers(len(visible)))]
+                break
+        else:
+            raise NoVisibleTarget(f"{job.group} {job.index}: no {job.defect_type} target visible in {MAX_VIEW_TRIES} views")
+
+        change = None
+        if target is not None and apply_defect:
+            change = self.scenario.apply_defect(job.defect_type, target, defect_rng)
+        try:
+            image, segmap, ids = self._render(self.config.samples, self.config.denoise, cycles_seed)
+        finally:
+            if change is not None:
+                change.undo()
+        mask = None
+        if job.defect_type is not None and normal_state is not None:
+            affected = change.affected_objects if change is not None else ()
+            mask = self._footprint(*normal_state, affected) | self._footprint(segmap, ids, affected)
+        record = {
+            "path": str(job.image_path),
+            "mask_path": str(job.mask_path) if job.mask_path else None,
+            "split": job.split,
+            "group": job.group,
+            "label": int(job.defect_type is not None),
+            "defect_type": job.label,
+            "index": job.index,
+            "seed": self.config.seed,
+            **{f"camera_{k.split('_', 1)[1]}": v for k, v in asdict(sample).items() if k.startswith("camera_")},
+            **{f"factor_{f}": f in self.config.factors for f in ALL_FACTORS},
+            "background_id": sample.background_id,
+            "surface_id": sample.surface_id,
+            "defect_target": target.target_id if target is not None else None,
+            "defect_details": json.dumps(change.details if change is not None else {}),
+            "defect_pixel_ratio": float(mask.mean()) if mask is not None else 0.0,
+            "render_seconds": round(time.perf_counter() - start, 3),
+            "render_key": self.config.render_key_hash(),
+        }
+        return image, (mask.astype(np.uint8) * 255 if mask is not None else None), record
+
+    def render_and_write(self, job: ImageJob) -> dict[str, Any]:
+        """Render ``job`` and write mask, image and record (in that order, each atomically)."""
+        image, mask, record = self.render(job)
+        root = self.config.dataset_dir
+        if mask is not None:
+            write_png_atomic(root / job.mask_path, mask)
+        write_png_atomic(root / job.image_path, image)
+        write_text_atomic(root / job.record_path, json.dumps(record, sort_keys=True))
+        return record
+
+
+def _silence_blender() -> None:
+    """Send this process's C-level stdout/stderr (Blender and Cycles chatter) to /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+
+
+def worker_main(config: RenderConfig, threads: int, recycle_after: int, jobs: Any, results: Any) -> None:
+    """Process entry: render jobs from ``jobs`` until a None sentinel or ``recycle_after`` images.
+
+    Puts ("done", record), ("failed", job, traceback text), ("fatal", None, traceback text) when
+    the scene cannot be built, or ("recycle", None) on ``results``.
+    """
+    _silence_blender()
+    try:
+        renderer = SceneRenderer(config, threads)
+    except Exception:  # noqa: BLE001 - the parent stops the run with this text
+        results.put(("fatal", None, traceback.format_exc()))
+        return
+    for count in range(1, recycle_after + 1):
+        job = jobs.get()
+        if job is None:
+            return
+        try:
+            results.put(("done", renderer.render_and_write(job)))
+        except Exception:  # noqa: BLE001 - reported to the parent, which decides
+            results.put(("failed", job, traceback.format_exc()))
+    results.put(("recycle", None))

@@ -27,7 +27,11 @@ class RenderBackendMissing(RuntimeError):
 
 
 def _require(module: str) -> None:
-    if importlib.util.find_spec(module) is None:
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as missing
+        found = False
+    if not found:
         raise RenderBackendMissing(f"rendering needs the '{module}' package, which is not installed; {RENDER_EXTRA_HINT}")
 
 

@@ -92,3 +92,18 @@ def _messages(results: Any, processes: list[Any]) -> Iterator[tuple[Any, ...]]:
             if crashed or all(not p.is_alive() for p in processes):
                 codes = sorted({p.exitcode for p in processes if not p.is_alive()})
                 raise RenderFailed(f"render worker(s) exited unexpectedly (exit codes {codes}); rerun to resume") from None
+
+
+def _render_requests(config: RenderConfig, requests: list[tuple[ImageJob, bool]]) -> list[tuple[Any, Any, dict[str, Any]]]:
+    from mkdata.generator.worker import SceneRenderer, _silence_blender
+
+    _silence_blender()
+    renderer = SceneRenderer(config, threads_per_worker(1))
+    return [renderer.render(job, apply_defect) for job, apply_defect in requests]
+
+
+def render_in_subprocess(config: RenderConfig, requests: list[tuple[ImageJob, bool]]) -> list[tuple[Any, Any, dict[str, Any]]]:
+    """Render (job, apply_defect) pairs in one fresh worker process and return (image, mask, record)
+    for each, without writing files (for previews and checks; keeps bpy out of this process)."""
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_render_requests, (config, requests))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from mkdata.generator.config import RenderConfig
 from mkdata.generator.dataset import read_dataset_json, write_metadata
 from mkdata.generator.plan import ImageJob, plan_jobs, shard_jobs
 from mkdata.generator.pool import run_pool
+
+
+STALE_TEMP_SECONDS = 300.0  # a temp file lives milliseconds; older ones belong to killed runs
 
 
 class ConfigMismatch(ValueError):
@@ -66,6 +70,16 @@ def check_same_config(config: RenderConfig) -> None:
     )
 
 
+def remove_stale_temp_files(root: Path, older_than_s: float = STALE_TEMP_SECONDS) -> int:
+    """Delete temp files left by killed runs (old enough that no live writer can own them)."""
+    now, removed = time.time(), 0
+    for temp in root.rglob(".*.tmp"):
+        if now - temp.stat().st_mtime > older_than_s:
+            temp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def render_scenario(
     config: RenderConfig,
     workers: int = 1,
@@ -84,6 +98,7 @@ def render_scenario(
                              "(shards would delete each other's work); delete the folder before starting the job array")
         shutil.rmtree(config.dataset_dir)
     check_writable(config.dataset_dir)
+    remove_stale_temp_files(config.dataset_dir)
     jobs = shard_jobs(plan_jobs(config), *shard)
     key = config.render_key_hash()
     pending = [job for job in jobs if not (resume and is_complete(config.dataset_dir, job, key))]

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     help="mkdata: render MIAD-style inspection datasets, contaminate them, benchmark detectors.",
@@ -19,7 +20,7 @@ err = Console(stderr=True)
 
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error and exit non-zero."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -85,7 +86,7 @@ def miad(
             summary = render_scenario(config, workers, shard_range, resume, recycle_after, console)
             failed += len(summary.failures)
             for job, text in summary.failures:
-                err.print(f"[red]failed[/] {config.scenario} {job.image_path}:\n{text}", highlight=False)
+                err.print(f"[red]failed[/] {config.scenario} {job.image_path}:\n{escape(text)}", highlight=False)
             if console:
                 console.print(f"{config.scenario}: {summary.rendered} rendered, {summary.skipped} already done, "
                               f"{len(summary.failures)} failed → {config.dataset_dir}")

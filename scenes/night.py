@@ -86,4 +86,4 @@ class NightEnvironment:
         rotation = self.bp.camera.rotation_from_forward_vec(target - location)
         self.torch.rotation_euler = Matrix(np.asarray(rotation).tolist()).to_euler()
         distance = float(np.linalg.norm(target - location))
-        self.torch.data.energy = float(12.0 * distance**2 * rng.uniform(0.8, 1.25))
+        self.torch.data.energy = float(35.0 * distance**2 * rng.uniform(0.8, 1.25))

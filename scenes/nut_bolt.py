@@ -48,8 +48,8 @@ class NutBolt(Scenario):
         self.environment.build()
         beam = principled(bp, "beam_steel", (0.20, 0.21, 0.22), metallic=0.8, roughness=0.55)
         paint = principled(bp, "bracket_paint", (0.12, 0.22, 0.14), metallic=0.1, roughness=0.45)
-        bolt = principled(bp, "bolt_thread", (0.55, 0.55, 0.57), metallic=1.0, roughness=0.35, bump_bands=140.0)
-        zinc = principled(bp, "galvanised", (0.62, 0.63, 0.64), metallic=1.0, roughness=0.3)
+        bolt = principled(bp, "bolt_thread", (0.45, 0.42, 0.38), metallic=0.9, roughness=0.5, bump_bands=120.0)
+        zinc = principled(bp, "galvanised", (0.70, 0.70, 0.68), metallic=0.85, roughness=0.45)
         height = BEAM_TOP - GROUND_TOP
         geometry.box(bp, "beam_web", (1.6, 0.02, height - 0.02), (0, 0, GROUND_TOP + height / 2), beam)
         geometry.box(bp, "beam_flange", (1.6, 0.22, 0.02), (0, 0, BEAM_TOP - 0.01), beam, bevel=0.002)

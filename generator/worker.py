@@ -142,6 +142,16 @@ def _silence_blender() -> None:
     os.dup2(devnull, 2)
 
 
+def exit_process(results: Any | None = None) -> None:
+    """Leave a process that imported bpy: flush ``results``, then skip interpreter teardown,
+    where the bpy module segfaults (exit code -11 measured with bpy 4.2)."""
+    if results is not None:
+        results.close()
+        results.join_thread()
+    sys.stdout.flush()
+    os._exit(0)
+
+
 def worker_main(config: RenderConfig, threads: int, recycle_after: int, jobs: Any, results: Any) -> None:
     """Process entry: render jobs from ``jobs`` until a None sentinel or ``recycle_after`` images.
 
@@ -150,11 +160,18 @@ def worker_main(config: RenderConfig, threads: int, recycle_after: int, jobs: An
     """
     _silence_blender()
     try:
+        _serve(config, threads, recycle_after, jobs, results)
+    finally:
+        exit_process(results)
+
+
+def _serve(config: RenderConfig, threads: int, recycle_after: int, jobs: Any, results: Any) -> None:
+    try:
         renderer = SceneRenderer(config, threads)
     except Exception:  # noqa: BLE001 - the parent stops the run with this text
         results.put(("fatal", None, traceback.format_exc()))
         return
-    for count in range(1, recycle_after + 1):
+    for _count in range(recycle_after):
         job = jobs.get()
         if job is None:
             return

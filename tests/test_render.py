@@ -94,7 +94,7 @@ def test_train_and_test_viewpoints_lie_in_disjoint_angle_bins(tiny: Path) -> Non
 
 def test_workers_and_shards_give_the_same_bytes(tiny: Path, tmp_path: Path) -> None:
     assert run_cli(*TINY, "--out", str(tmp_path), "--shard", "0/2", "--workers", "2")[0] == 0
-    assert run_cli(*TINY, "--out", str(tmp_path), "--shard", "1/2")[0] == 0
+    assert run_cli(*TINY, "--out", str(tmp_path), "--shard", "1/2", "--recycle-after", "2")[0] == 0
     again = png_files(tmp_path / "nut_bolt")
     assert again == png_files(tiny)  # same files, same bytes
 

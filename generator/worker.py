@@ -21,9 +21,10 @@ from mkdata.generator.blender import load_bproc
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.plan import ImageJob, job_seed_sequence
 from mkdata.scenes import get_scenario
-from mkdata.scenes.base import ALL_FACTORS, DefectTarget
+from mkdata.scenes.base import ALL_FACTORS, DefectChange, DefectTarget, SceneSample
 
 MAX_VIEW_TRIES = 20  # re-draws of the scene when no defect target is visible enough
+MAX_PLACEMENTS = 5  # re-placements of a defect that turned out invisible, per view
 NOISE_THRESHOLD = 0.01  # Cycles adaptive-sampling threshold
 
 
@@ -60,38 +61,48 @@ class SceneRenderer:
     def _footprint(self, segmap: np.ndarray, ids: dict[str, int], names: tuple[str, ...]) -> np.ndarray:
         return np.isin(segmap, [ids[name] for name in names if name in ids])
 
+    def _draw_scene(self, job: ImageJob, scene_rng: np.random.Generator, defect_rng: np.random.Generator, seed: int) -> tuple[
+            SceneSample, tuple[np.ndarray, dict[str, int]] | None, DefectTarget | None, DefectChange | None]:
+        """Randomise the scene and, for a defective job, apply a defect that is visible.
+
+        Cheap segmentation-only passes (1 sample, no denoise) of the normal state find the visible
+        targets and give the footprint of parts that go missing or move; a defect that adds
+        geometry (a crack) is checked in the defect state too. An invisible defect is re-placed,
+        then the view re-drawn. Returns (sample, normal-state segmentation, target, change).
+        """
+        for _view in range(MAX_VIEW_TRIES):
+            sample = self.scenario.randomise(scene_rng, job.split)
+            if job.defect_type is None:
+                return sample, None, None, None
+            segmap, ids = self._render(samples=1, denoise=False, seed=seed)[1:]
+            visible = [t for t in self.scenario.defect_targets(job.defect_type)
+                       if self._footprint(segmap, ids, t.object_names).sum() >= self.min_visible_pixels]
+            for _placement in range(MAX_PLACEMENTS if visible else 0):
+                target = visible[int(defect_rng.integers(len(visible)))]
+                change = self.scenario.apply_defect(job.defect_type, target, defect_rng)
+                if self._footprint(segmap, ids, change.affected_objects).sum() >= self.min_visible_pixels:
+                    return sample, (segmap, ids), target, change
+                defect_segmap, defect_ids = self._render(samples=1, denoise=False, seed=seed)[1:]
+                if self._footprint(defect_segmap, defect_ids, change.affected_objects).sum() >= self.min_visible_pixels:
+                    return sample, (segmap, ids), target, change
+                change.undo()
+        raise NoVisibleTarget(f"{job.group} {job.index}: no visible {job.defect_type} in {MAX_VIEW_TRIES} views")
+
     def render(self, job: ImageJob, apply_defect: bool = True) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
         """Render ``job``: (image, mask or None, manifest record).
 
         With ``apply_defect=False`` a defective job renders the identical scene without its defect
-        (used to check masks). Scene and defect draws use separate random streams, so the scene
-        does not depend on the defect.
+        (used to check masks): the same random draws happen, the defect is undone before the
+        final render. Scene and defect draws use separate random streams.
         """
         start = time.perf_counter()
         scene_seq, defect_seq, cycles_seq = job_seed_sequence(self.config, job).spawn(3)
         scene_rng, defect_rng = np.random.default_rng(scene_seq), np.random.default_rng(defect_seq)
         cycles_seed = int(cycles_seq.generate_state(1)[0] & 0x7FFFFFFF)
-        normal_state: tuple[np.ndarray, dict[str, int]] | None = None
-        target: DefectTarget | None = None
-        for _attempt in range(MAX_VIEW_TRIES):
-            sample = self.scenario.randomise(scene_rng, job.split)
-            if job.defect_type is None:
-                break
-            # Cheap segmentation-only pass of the normal state: which targets are visible, and
-            # the footprint the mask needs for parts that go missing or move.
-            _, segmap, ids = self._render(samples=1, denoise=False, seed=cycles_seed)
-            visible = [t for t in self.scenario.defect_targets(job.defect_type)
-                       if self._footprint(segmap, ids, t.object_names).sum() >= self.min_visible_pixels]
-            if visible:
-                normal_state = (segmap, ids)
-                target = visible[int(defect_rng.integers(len(visible)))]
-                break
-        else:
-            raise NoVisibleTarget(f"{job.group} {job.index}: no {job.defect_type} target visible in {MAX_VIEW_TRIES} views")
-
-        change = None
-        if target is not None and apply_defect:
-            change = self.scenario.apply_defect(job.defect_type, target, defect_rng)
+        sample, normal_state, target, change = self._draw_scene(job, scene_rng, defect_rng, cycles_seed)
+        if change is not None and not apply_defect:
+            change.undo()
+            change = None
         try:
             image, segmap, ids = self._render(self.config.samples, self.config.denoise, cycles_seed)
         finally:

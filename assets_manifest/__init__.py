@@ -57,3 +57,8 @@ def assets_for(asset_ids: list[str]) -> list[dict[str, str]]:
     if missing:
         raise ValueError(f"asset id(s) {missing} are not in assets_manifest/assets.json")
     return [{"asset_id": a, "kind": assets[a].kind, "split": assets[a].split, "licence": assets[a].licence} for a in sorted(set(asset_ids))]
+
+
+def ids_for(kind: str, split: str) -> list[str]:
+    """Ids of the assets of ``kind`` usable for ``split`` ('train'/'test'): that split or 'both'."""
+    return sorted(a.asset_id for a in load_assets().values() if a.kind == kind and a.split in (split, "both"))

@@ -106,6 +106,13 @@ class Scenario(ABC):
     def apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator) -> DefectChange:
         """Change the scene to show ``defect_type`` at ``target``; return what changed and an undo."""
 
-    def asset_ids(self) -> list[str]:
-        """Ids (from assets_manifest) of the procedural assets this scenario can use."""
-        return []
+    def place_view(self, rng: np.random.Generator, split: str, point_of_interest: np.ndarray, jitter: np.ndarray) -> tuple[
+            tuple[float, float, float], np.ndarray, np.ndarray]:
+        """Put the camera for one image: on the spec's shell around a jittered point of interest
+        when UV is on, at the fixed pose otherwise. Returns ((r, θ, φ), camera location, target)."""
+        from mkdata.scenes.camera import place_camera, sample_viewpoint
+
+        free = "UV" in self.factors
+        pose = sample_viewpoint(rng, self.spec.camera, split, free)
+        target = np.asarray(point_of_interest, float) + (rng.uniform(-1, 1, 3) * jitter if free else 0.0)
+        return pose, place_camera(self.bp, target, *pose), target

@@ -14,7 +14,6 @@ import numpy as np
 
 from mkdata.scenes import geometry
 from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
-from mkdata.scenes.camera import place_camera, sample_viewpoint
 from mkdata.scenes.materials import principled
 from mkdata.scenes.night import GROUND_TOP, NightEnvironment
 
@@ -64,13 +63,10 @@ class NutBolt(Scenario):
             nut.rotation_euler = (0.0, 0.0, k * 0.37)
 
     def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
-        viewpoint_free = "UV" in self.factors
-        radius, azimuth, elevation = sample_viewpoint(rng, self.spec.camera, split, viewpoint_free)
-        target = POINT_OF_INTEREST + (rng.uniform(-0.04, 0.04, 3) * [1, 1, 0.25] if viewpoint_free else 0.0)
-        camera_location = place_camera(self.bp, target, radius, azimuth, elevation)
+        pose, camera_location, target = self.place_view(rng, split, POINT_OF_INTEREST, np.array([0.04, 0.04, 0.01]))
         self.environment.aim_torch(camera_location, target, rng)
-        background = self.environment.randomise(rng, "UB" in self.factors, azimuth)
-        return SceneSample(radius, azimuth, elevation, background_id=background, surface_id="clean")
+        background = self.environment.randomise(rng, "UB" in self.factors, pose[1])
+        return SceneSample(*pose, background_id=background, surface_id="clean")
 
     def defect_targets(self, defect_type: str) -> list[DefectTarget]:
         return [DefectTarget(f"assembly_{k}", (f"nut_{k}", f"washer_{k}")) for k in range(len(BOLT_XY))]

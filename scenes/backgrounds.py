@@ -83,6 +83,6 @@ def background_path(asset_id: str, params: dict[str, Any]) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        Image.fromarray(generate(params)).save(temp)
+        Image.fromarray(generate(params)).save(temp, format="PNG")
         os.replace(temp, path)
     return path

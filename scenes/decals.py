@@ -71,9 +71,11 @@ def pits_shape(rng: np.random.Generator, count: int = 7, sides: int = 8) -> tupl
 class Decal:
     """One kind of surface defect for one scene."""
 
-    def __init__(self, bp: Any, name: str, material: Any, shape: ShapeFn, size: tuple[float, float], variants: int = 6) -> None:
+    def __init__(self, bp: Any, name: str, material: Any, shape: ShapeFn, size: tuple[float, float],
+                 elongation: tuple[float, float] = (0.8, 1.25), variants: int = 6) -> None:
+        """``size``: range of the decal's width in metres; ``elongation``: range of length/width."""
         bpy = bp.bpy
-        self.bp, self.name, self.size = bp, name, size
+        self.bp, self.name, self.size, self.elongation = bp, name, size, elongation
         rng = np.random.default_rng(zlib.crc32(name.encode()))  # same shapes in every worker
         self.meshes = []
         for k in range(variants):
@@ -89,17 +91,24 @@ class Decal:
         self.wrap.wrap_method = "NEAREST_SURFACEPOINT"
         self.wrap.offset = SURFACE_OFFSET
 
-    def place(self, host: Any, rng: np.random.Generator, facing: np.ndarray | None = None) -> DefectChange:
-        """Show the decal at a random point of ``host`` (facing the camera position ``facing``)."""
-        from mathutils import Matrix, Vector  # bpy's; only importable inside a render worker
+    def place(self, host: Any, rng: np.random.Generator, facing: np.ndarray | None = None,
+              along: np.ndarray | None = None) -> DefectChange:
+        """Show the decal at a random point of ``host`` (facing the camera position ``facing``),
+        its length along the surface direction nearest to ``along`` (random when None)."""
+        from mathutils import Matrix  # bpy's; only importable inside a render worker
 
         point, normal = sample_surface_point(self.bp, host, rng, facing)
         self.obj.data = self.meshes[int(rng.integers(len(self.meshes)))]
         size = float(rng.uniform(*self.size))
-        self.obj.scale = (size, size * rng.uniform(0.8, 1.2), 1.0)
-        rotation = Vector(normal).to_track_quat("Z", "Y").to_matrix()
-        spin = rng.uniform(0, 2 * math.pi)
-        self.obj.rotation_euler = (rotation @ Matrix.Rotation(spin, 3, "Z")).to_euler()
+        self.obj.scale = (size * rng.uniform(*self.elongation), size, 1.0)
+        if along is None:
+            spin = rng.uniform(0, 2 * math.pi)
+            helper = np.array([1.0, 0.0, 0.0]) if abs(normal[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+            along = math.cos(spin) * helper + math.sin(spin) * np.cross(normal, helper)
+        x_axis = along - normal * np.dot(along, normal)
+        x_axis /= np.linalg.norm(x_axis)
+        rotation = np.column_stack([x_axis, np.cross(normal, x_axis), normal])
+        self.obj.rotation_euler = Matrix(rotation.tolist()).to_euler()
         self.obj.location = tuple(point + normal * SURFACE_OFFSET)
         self.wrap.target = host
         self.obj.hide_render = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,10 @@ class RenderConfig:
 
     def render_key_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.render_key(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def cycles_seed(self) -> int:
+        """Cycles' sampling seed: one per (seed, scenario), shared by every image of the dataset."""
+        return zlib.crc32(f"{self.scenario}:{self.seed}".encode()) & 0x7FFFFFFF
 
     def to_dict(self) -> dict[str, object]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}

@@ -93,12 +93,13 @@ class SceneRenderer:
 
         With ``apply_defect=False`` a defective job renders the identical scene without its defect
         (used to check masks): the same random draws happen, the defect is undone before the
-        final render. Scene and defect draws use separate random streams.
+        final render. Scene and defect draws use separate random streams; the Cycles sampling
+        seed is the dataset's, so with all factors fixed only the defect differs between images.
         """
         start = time.perf_counter()
-        scene_seq, defect_seq, cycles_seq = job_seed_sequence(self.config, job).spawn(3)
+        scene_seq, defect_seq = job_seed_sequence(self.config, job).spawn(2)
         scene_rng, defect_rng = np.random.default_rng(scene_seq), np.random.default_rng(defect_seq)
-        cycles_seed = int(cycles_seq.generate_state(1)[0] & 0x7FFFFFFF)
+        cycles_seed = self.config.cycles_seed()
         sample, normal_state, target, change = self._draw_scene(job, scene_rng, defect_rng, cycles_seed)
         if change is not None and not apply_defect:
             change.undo()

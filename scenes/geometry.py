@@ -41,3 +41,22 @@ def prism(
     if sides > 8:
         bp.bpy.ops.object.shade_smooth()
     return obj
+
+
+def mesh_object(bp: Any, name: str, verts: list, faces: list, material: Any, smooth: bool = True) -> Any:
+    """An object from raw vertices/faces, with face normals recalculated to point outwards."""
+    import bmesh  # bpy's; only importable inside a render worker
+
+    mesh = bp.bpy.data.meshes.new(name)
+    mesh.from_pydata(verts, [], faces)
+    editable = bmesh.new()
+    editable.from_mesh(mesh)
+    bmesh.ops.recalc_face_normals(editable, faces=editable.faces)
+    editable.to_mesh(mesh)
+    editable.free()
+    mesh.materials.append(material)
+    for polygon in mesh.polygons:
+        polygon.use_smooth = smooth
+    obj = bp.bpy.data.objects.new(name, mesh)
+    bp.bpy.context.scene.collection.objects.link(obj)
+    return obj

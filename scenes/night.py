@@ -76,8 +76,8 @@ class NightEnvironment:
                 obj.rotation_euler = (0.0, 0.0, rng.uniform(0, 2 * math.pi))
         return BACKGROUND_IDS[uncontrolled]
 
-    def aim_torch(self, camera_location: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> None:
-        """Torch held next to the camera, pointed at the target; its power varies a little."""
+    def aim_torch(self, camera_location: np.ndarray, target: np.ndarray) -> None:
+        """Torch held next to the camera, pointed at the target, bright enough for its distance."""
         offset = np.array([0.05, -0.04, 0.06])
         location = camera_location + offset
         self.torch.location = location.tolist()
@@ -86,4 +86,4 @@ class NightEnvironment:
         rotation = self.bp.camera.rotation_from_forward_vec(target - location)
         self.torch.rotation_euler = Matrix(np.asarray(rotation).tolist()).to_euler()
         distance = float(np.linalg.norm(target - location))
-        self.torch.data.energy = float(35.0 * distance**2 * rng.uniform(0.8, 1.25))
+        self.torch.data.energy = float(35.0 * distance**2)

@@ -64,7 +64,7 @@ class NutBolt(Scenario):
 
     def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
         pose, camera_location, target = self.place_view(rng, split, POINT_OF_INTEREST, np.array([0.04, 0.04, 0.01]))
-        self.environment.aim_torch(camera_location, target, rng)
+        self.environment.aim_torch(camera_location, target)
         background = self.environment.randomise(rng, "UB" in self.factors, pose[1])
         return SceneSample(*pose, background_id=background, surface_id="clean")
 

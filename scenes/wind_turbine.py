@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from mkdata.scenes import geometry
 from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
 from mkdata.scenes.day import DayEnvironment
 from mkdata.scenes.decals import Decal, blob_shape
@@ -65,20 +66,14 @@ class WindTurbine(Scenario):
     )
 
     def build(self) -> None:
-        bp, bpy = self.bp, self.bp.bpy
+        bp = self.bp
         self.environment = DayEnvironment(bp, sun_elevation_deg=50, sun_azimuth_deg=-60)
         self.environment.build()
         paint = principled(bp, "blade_paint", (0.82, 0.83, 0.82), roughness=0.35)
         for name, (start, end) in {"blade_leading_edge": (0.0, LEADING_EDGE_CHORD), "blade_body": (LEADING_EDGE_CHORD, 1.0)}.items():
-            verts, faces = airfoil_loft(start, end)
-            mesh = bpy.data.meshes.new(name)
-            mesh.from_pydata(verts, [], faces)
-            mesh.materials.append(paint)
-            for polygon in mesh.polygons:
-                polygon.use_smooth = True
-            bpy.context.scene.collection.objects.link(bpy.data.objects.new(name, mesh))
+            geometry.mesh_object(bp, name, *airfoil_loft(start, end), paint)
         self.degradation = Degradation(bp, [paint])
-        laminate = principled(bp, "eroded_laminate", (0.55, 0.52, 0.40), roughness=0.9)
+        laminate = principled(bp, "eroded_laminate", (0.30, 0.27, 0.21), roughness=0.9)
         self.erosion = Decal(bp, "erosion", laminate, lambda rng: blob_shape(rng, roughness=0.45), size=(0.03, 0.05), elongation=(2.0, 3.5))
 
     def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:

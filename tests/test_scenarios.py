@@ -1,0 +1,82 @@
+"""Properties every scenario must have, rendered for real at tiny sizes (bpy in a worker process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from mkdata.generator.config import RenderConfig
+from mkdata.generator.plan import ImageJob
+from mkdata.generator.pool import render_in_subprocess
+from mkdata.scenes import get_scenario, scenario_names
+from mkdata.scenes.base import ALL_FACTORS
+
+pytestmark = pytest.mark.render
+SIZE, SAMPLES = 128, 6
+
+
+def config(scenario: str, factors: tuple[str, ...] | None = None) -> RenderConfig:
+    spec = get_scenario(scenario).spec
+    return RenderConfig(scenario, Path("unused"), 0, 0, 0, SIZE, SAMPLES, spec.factors if factors is None else factors, denoise=False)
+
+
+def assert_mask_explains_difference(defective: np.ndarray, clean: np.ndarray, mask: np.ndarray, what: str) -> None:
+    """The mask is where the defect changed the image: strong changes lie in (a 2-px band around)
+    the mask, and the mask changed far more than the rest."""
+    assert mask.any(), f"{what}: empty mask"
+    difference = np.abs(defective.astype(int) - clean.astype(int)).max(axis=-1)
+    near_mask = ndimage.binary_dilation(mask, iterations=2)
+    strong = difference > 40
+    assert strong.any(), f"{what}: the defect is invisible"
+    assert strong[near_mask].sum() >= 0.9 * strong.sum(), f"{what}: strong changes outside the mask"
+    assert difference[mask].mean() > 5 * difference[~near_mask].mean(), what
+
+
+@pytest.mark.parametrize("scenario", scenario_names())
+def test_each_defect_type_is_masked_where_the_image_changes(scenario: str) -> None:
+    spec = get_scenario(scenario).spec
+    jobs = [ImageJob("test_bad", i, defect) for i, defect in enumerate(spec.defect_types)]
+    normal = ImageJob("test_good", 0, None)
+    results = render_in_subprocess(config(scenario), [(job, apply) for job in jobs for apply in (True, False)] + [(normal, True)])
+    for k, job in enumerate(jobs):
+        (defective, mask, record), (clean, clean_mask, _) = results[2 * k], results[2 * k + 1]
+        assert record["defect_type"] == job.defect_type and record["label"] == 1
+        assert not clean_mask.any()
+        assert_mask_explains_difference(defective, clean, mask > 0, f"{scenario}/{job.defect_type}")
+    image, mask, record = results[-1]
+    assert mask is None and record["label"] == 0 and record["defect_pixel_ratio"] == 0.0
+    assert image.shape == (SIZE, SIZE, 3)
+
+
+@pytest.mark.parametrize("scenario", scenario_names())
+def test_factors_the_scenario_lacks_stay_fixed(scenario: str) -> None:
+    spec = get_scenario(scenario).spec
+    jobs = [ImageJob(group, i, None) for group in ("train", "test_good") for i in range(3)]
+    records = [record for _, _, record in render_in_subprocess(config(scenario), [(job, True) for job in jobs])]
+    varies = {
+        "UV": len({(r["camera_radius"], r["camera_azimuth"], r["camera_elevation"]) for r in records}) > 1,
+        "UB": len({r["background_id"] for r in records}) > 1 or "UB" in spec.factors,  # night UB moves objects, same id
+        "US": len({r["surface_id"] for r in records}) > 1,
+    }
+    for factor in ALL_FACTORS:
+        if factor not in spec.factors:
+            assert not varies[factor], f"{scenario} lacks {factor} but it varied"
+    assert varies["UV"], "every MIAD scenario has an uncontrolled viewpoint"
+    if "US" in spec.factors:
+        assert {r["surface_id"] for r in records if r["split"] == "train"}.isdisjoint(
+            {r["surface_id"] for r in records if r["split"] == "test"} - {"clean"})
+
+
+@pytest.mark.parametrize("scenario", scenario_names())
+def test_controlled_baseline_differs_between_images_only_by_the_defect(scenario: str) -> None:
+    spec = get_scenario(scenario).spec
+    defect = spec.defect_types[0]
+    jobs = [ImageJob("test_bad", i * len(spec.defect_types), defect) for i in range(2)]
+    results = render_in_subprocess(config(scenario, ()), [(job, apply) for job in jobs for apply in (True, False)])
+    (first, first_mask, _), (first_clean, _, _), (second, second_mask, _), (second_clean, _, _) = results
+    assert np.array_equal(first_clean, second_clean), "with --factors none the defect-free scenes are identical"
+    for defective, mask in ((first, first_mask), (second, second_mask)):
+        assert_mask_explains_difference(defective, first_clean, mask > 0, f"{scenario} controlled")

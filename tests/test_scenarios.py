@@ -25,13 +25,15 @@ def config(scenario: str, factors: tuple[str, ...] | None = None) -> RenderConfi
 
 def assert_mask_explains_difference(defective: np.ndarray, clean: np.ndarray, mask: np.ndarray, what: str) -> None:
     """The mask is where the defect changed the image: strong changes lie in (a 2-px band around)
-    the mask, and the mask changed far more than the rest."""
+    the mask — one stray pixel is tolerated, as a glossy neighbour may reflect a tiny defect — and
+    the mask changed far more than the rest."""
     assert mask.any(), f"{what}: empty mask"
     difference = np.abs(defective.astype(int) - clean.astype(int)).max(axis=-1)
     near_mask = ndimage.binary_dilation(mask, iterations=2)
     strong = difference > 40
     assert strong.any(), f"{what}: the defect is invisible"
-    assert strong[near_mask].sum() >= 0.9 * strong.sum(), f"{what}: strong changes outside the mask"
+    outside = strong[~near_mask].sum()
+    assert outside <= max(1, 0.1 * strong.sum()), f"{what}: {outside} of {strong.sum()} strong changes outside the mask"
     assert difference[mask].mean() > 5 * difference[~near_mask].mean(), what
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -94,6 +95,59 @@ def miad(
         fail(str(error))
     if failed:
         fail(f"{failed} image(s) failed; rerun the same command to retry them", code=1)
+
+
+@app.command()
+def preview(
+    scenario: Annotated[str, typer.Option(help="Scenario to preview.")] = "nut_bolt",
+    out: Annotated[Optional[Path], typer.Option(help="Contact sheet PNG [default: preview_<scenario>.png].")] = None,
+    resolution: Annotated[int, typer.Option(help="Tile size in pixels.")] = 192,
+    samples: Annotated[int, typer.Option(help="Cycles samples per pixel.")] = 8,
+    factors: Annotated[Optional[str], typer.Option(help="Uncontrolled factors as for `mkdata miad` [default: all the scenario has].")] = None,
+    seed: Annotated[int, typer.Option(help="Dataset seed.")] = 0,
+) -> None:
+    """Render a contact sheet: 3 normal images and one per defect type with its mask outlined."""
+    from mkdata.generator.blender import RenderBackendMissing, check_render_backend
+    from mkdata.generator.config import RenderConfig, parse_factors
+    from mkdata.generator.preview import write_preview
+
+    try:
+        names = parse_scenarios(scenario)
+        if len(names) != 1:
+            fail("preview takes one scenario name")
+        name = names[0]
+        check_render_backend()
+        config = RenderConfig(name, Path("."), 0, 0, 0, resolution, samples, parse_factors(factors, name), seed=seed)
+        path = write_preview(config, out or Path(f"preview_{name}.png"))
+    except (ValueError, RenderBackendMissing) as error:
+        fail(str(error))
+    Console().print(f"wrote {path}")
+
+
+@app.command()
+def stats(
+    root: Annotated[Path, typer.Argument(help="A dataset folder (OUT/<scenario>) or a root holding several.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")] = False,
+) -> None:
+    """Counts per split and defect type, defect-pixel ratios, empty and border-touching masks."""
+    from rich.table import Table
+
+    from mkdata.generator.stats import dataset_stats
+
+    try:
+        table = dataset_stats(root)
+    except ValueError as error:
+        fail(str(error))
+    if json_output:
+        typer.echo(table.to_json(orient="records", indent=2))
+        return
+    view = Table(title=f"dataset statistics: {root}")
+    for column in table.columns:
+        view.add_column(column, justify="left" if table[column].dtype == object else "right")
+    percent = {"mean_ratio", "median_ratio", "empty_masks", "border_masks"}
+    for row in table.itertuples(index=False):
+        view.add_row(*[("" if np.isnan(v) else f"{100 * v:.3f}%") if k in percent else str(v) for k, v in zip(table.columns, row)])
+    Console().print(view)
 
 
 @app.callback()

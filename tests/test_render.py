@@ -217,3 +217,30 @@ def test_missing_bpy_names_the_extra_to_install(tmp_path: Path) -> None:
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2
     assert "mkdata[render]" in result.stderr
+
+
+def test_stats_matches_the_manifest(tiny: Path) -> None:
+    result = CliRunner().invoke(app, ["stats", str(tiny.parent), "--json"])
+    assert result.exit_code == 0, result.output
+    table = pd.DataFrame(json.loads(result.output)).set_index(["split", "defect_type"])
+    manifest = pd.read_parquet(tiny / "manifest.parquet")
+    for (split, defect), rows in manifest.groupby(["split", "defect_type"]):
+        assert table.loc[(split, defect), "images"] == len(rows)
+        if defect != "good":
+            assert table.loc[(split, defect), "mean_ratio"] == pytest.approx(rows.defect_pixel_ratio.mean())
+            masks = [np.asarray(Image.open(tiny / p)) > 0 for p in rows.mask_path]
+            touching = np.mean([m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any() for m in masks])
+            assert table.loc[(split, defect), "border_masks"] == pytest.approx(touching)
+            assert table.loc[(split, defect), "empty_masks"] == 0
+    assert CliRunner().invoke(app, ["stats", str(tiny / "train" / "good")]).exit_code == 2
+
+
+def test_preview_writes_a_contact_sheet_with_outlined_masks(tmp_path: Path) -> None:
+    sheet_path = tmp_path / "sheet.png"
+    result = CliRunner().invoke(app, ["preview", "--scenario", "nut_bolt", "--out", str(sheet_path), "--resolution", "64", "--samples", "2"])
+    assert result.exit_code == 0, result.output
+    sheet = np.asarray(Image.open(sheet_path))
+    assert sheet.shape == (128, 256, 3)  # 3 normal + 3 defect tiles in 2 rows of 4
+    outlined = np.all(sheet == [255, 40, 40], axis=-1)
+    assert not outlined[:64, :192].any() and outlined[:64, 192:].any() and outlined[64:, :128].any()
+    assert CliRunner().invoke(app, ["preview", "--scenario", "all"]).exit_code == 2  # one scenario at a time

@@ -1,0 +1,64 @@
+"""Statistics of a dataset in the MVTec AD layout (any such dataset, not only mkdata's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from mkdata.benchmark.detectors.images import IMAGE_SUFFIXES
+
+
+def category_dirs(root: Path) -> list[Path]:
+    """``root`` itself if it is a category (has train/ or test/), else its category subfolders."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a directory")
+    if (root / "train").is_dir() or (root / "test").is_dir():
+        return [root]
+    found = sorted(p for p in root.iterdir() if (p / "train").is_dir() or (p / "test").is_dir())
+    if not found:
+        raise ValueError(f"{root} holds no dataset in the MVTec AD layout (no train/ or test/ folder)")
+    return found
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+
+
+def mask_table(category: Path) -> pd.DataFrame:
+    """One row per image: split, defect type, and for defective images the mask's statistics."""
+    rows = []
+    for split in ("train", "test"):
+        for type_dir in sorted(p for p in (category / split).glob("*") if p.is_dir()):
+            for image in _images(type_dir):
+                row = {"split": split, "defect_type": type_dir.name, "ratio": np.nan, "empty": False, "touches_border": False}
+                mask_file = category / "ground_truth" / type_dir.name / f"{image.stem}_mask.png"
+                if type_dir.name != "good" and mask_file.exists():
+                    mask = np.asarray(Image.open(mask_file).convert("L")) > 0
+                    border = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
+                    row.update(ratio=float(mask.mean()), empty=not mask.any(), touches_border=bool(border.any()))
+                rows.append(row)
+    return pd.DataFrame(rows, columns=["split", "defect_type", "ratio", "empty", "touches_border"])
+
+
+def dataset_stats(root: Path) -> pd.DataFrame:
+    """Per category, split and defect type: image count, mean/median defect-pixel ratio, and the
+    fractions of masks that are empty or touch the image border."""
+    tables = []
+    for category in category_dirs(root):
+        table = mask_table(category)
+        if table.empty:
+            continue
+        grouped = table.groupby(["split", "defect_type"], sort=True).agg(
+            images=("ratio", "size"), mean_ratio=("ratio", "mean"), median_ratio=("ratio", "median"),
+            empty_masks=("empty", "mean"), border_masks=("touches_border", "mean"),
+        ).reset_index()
+        grouped.loc[grouped.defect_type == "good", ["mean_ratio", "median_ratio", "empty_masks", "border_masks"]] = np.nan
+        grouped.insert(0, "category", category.name)
+        tables.append(grouped)
+    if not tables:
+        raise ValueError(f"no images found under {root}")
+    return pd.concat(tables, ignore_index=True)

@@ -44,13 +44,13 @@ def miad(
     scenario: Annotated[str, typer.Option(help="Scenario name, comma-separated names, or 'all'.")] = "nut_bolt",
     out: Annotated[Path, typer.Option(help="Output root; each scenario goes to OUT/<scenario>/ (MVTec AD layout).")] = Path("data"),
     preset: Annotated[str, typer.Option(help="Size preset: 'default' (~5 min on 2 cores) or 'paper' (MIAD: 10000 train, 2500+2500 test, 512²).")] = "default",
-    train: Annotated[Optional[int], typer.Option(help="Normal training images [preset: 60 / 10000].")] = None,
-    test_good: Annotated[Optional[int], typer.Option(help="Normal test images [preset: 20 / 2500].")] = None,
-    test_bad: Annotated[Optional[int], typer.Option(help="Defective test images, spread evenly over defect types [preset: 30 / 2500].")] = None,
-    resolution: Annotated[Optional[int], typer.Option(help="Image width = height in pixels [preset: 256 / 512].")] = None,
-    samples: Annotated[Optional[int], typer.Option(help="Cycles samples per pixel [preset: 16 / 32].")] = None,
+    train: Annotated[Optional[int], typer.Option(help="Normal training images (preset: 60 / 10000).")] = None,
+    test_good: Annotated[Optional[int], typer.Option(help="Normal test images (preset: 20 / 2500).")] = None,
+    test_bad: Annotated[Optional[int], typer.Option(help="Defective test images, spread evenly over defect types (preset: 30 / 2500).")] = None,
+    resolution: Annotated[Optional[int], typer.Option(help="Image width = height in pixels (preset: 256 / 512).")] = None,
+    samples: Annotated[Optional[int], typer.Option(help="Cycles samples per pixel (preset: 16 / 32).")] = None,
     denoise: Annotated[bool, typer.Option(help="Denoise renders with OpenImageDenoise.")] = True,
-    factors: Annotated[Optional[str], typer.Option(help="Uncontrolled factors, e.g. 'UV,UB'; 'none' = controlled baseline. [default: all the scenario has]")] = None,
+    factors: Annotated[Optional[str], typer.Option(help="Uncontrolled factors, e.g. 'UV,UB'; 'none' = controlled baseline. (default: all the scenario has)")] = None,
     seed: Annotated[int, typer.Option(help="Dataset seed; image i depends only on (scenario, split, i, seed, settings).")] = 0,
     workers: Annotated[int, typer.Option(help="Local render worker processes (cores are split between them).")] = 1,
     shard: Annotated[Optional[str], typer.Option(help="Render only slice I of N ('I/N', 0-based), for job arrays.")] = None,
@@ -100,10 +100,10 @@ def miad(
 @app.command()
 def preview(
     scenario: Annotated[str, typer.Option(help="Scenario to preview.")] = "nut_bolt",
-    out: Annotated[Optional[Path], typer.Option(help="Contact sheet PNG [default: preview_<scenario>.png].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Contact sheet PNG (default: preview_<scenario>.png).")] = None,
     resolution: Annotated[int, typer.Option(help="Tile size in pixels.")] = 192,
     samples: Annotated[int, typer.Option(help="Cycles samples per pixel.")] = 8,
-    factors: Annotated[Optional[str], typer.Option(help="Uncontrolled factors as for `mkdata miad` [default: all the scenario has].")] = None,
+    factors: Annotated[Optional[str], typer.Option(help="Uncontrolled factors as for `mkdata miad` (default: all the scenario has).")] = None,
     seed: Annotated[int, typer.Option(help="Dataset seed.")] = 0,
 ) -> None:
     """Render a contact sheet: 3 normal images and one per defect type with its mask outlined."""
@@ -147,6 +147,103 @@ def stats(
     percent = {"mean_ratio", "median_ratio", "empty_masks", "border_masks"}
     for row in table.itertuples(index=False):
         view.add_row(*[("" if np.isnan(v) else f"{100 * v:.3f}%") if k in percent else str(v) for k, v in zip(table.columns, row)])
+    Console().print(view)
+
+
+bench_app = typer.Typer(help="Benchmark detectors on datasets (see bench.example.yaml).", add_completion=False)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.callback(invoke_without_command=True)
+def bench(
+    context: typer.Context,
+    config: Annotated[Optional[Path], typer.Option(help="YAML/TOML grid (datasets, detectors, wrappers, noise, seeds, limits).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (config's 'output', default bench_out).")] = None,
+    data: Annotated[Path, typer.Option(help="Where to look for datasets when the config lists none.")] = Path("data"),
+    jobs: Annotated[int, typer.Option(help="Cells run at once (each in its own process); one per GPU when GPUs are present.")] = 1,
+    backend: Annotated[str, typer.Option(help="'local' processes, or 'ray' to spread cells over a Ray cluster.")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: start or join a local one).")] = None,
+    force: Annotated[bool, typer.Option(help="Redo cells that already succeeded.")] = False,
+    only: Annotated[Optional[list[str]], typer.Option(help="Run only cells matching KEY=VALUE (repeatable), e.g. detector=padim.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress display or table.")] = False,
+) -> None:
+    """Run every detector on every dataset and noise level; write results, summary.md and report.html."""
+    if context.invoked_subcommand is not None:
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from mkdata.benchmark.config import BenchConfig, ConfigError, load_config
+    from mkdata.benchmark.report import miad_table, write_report
+    from mkdata.benchmark.runner import prepare, run_bench, select, with_output
+
+    try:
+        settings = with_output(load_config(config) if config else BenchConfig(), out)
+        cells = select(prepare(settings, data), only or [])
+    except (ConfigError, ValueError) as error:
+        fail(str(error))
+    columns = (TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[state]}"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, disable=quiet) as progress:
+        task = progress.add_task("bench", total=len(cells), state="")
+
+        def show(counts: dict[str, int]) -> None:
+            progress.update(task, completed=summary_done + counts["done"] + counts["failed"],
+                            state=f"{counts['done']} ok, {counts['failed']} failed, {counts['running']} running")
+
+        from mkdata.benchmark.runner import finished
+
+        summary_done = sum(finished(settings.output, c) for c in cells) if not force else 0
+        progress.update(task, completed=summary_done)
+        try:
+            summary = run_bench(settings, cells, jobs, backend, force, ray_address, show)
+        except ValueError as error:
+            fail(str(error))
+    results = write_report(settings.output)
+    if not quiet:
+        ok = results[results.status == "ok"]
+        if not ok.empty:
+            Console().print(miad_table(ok).to_markdown())
+        Console().print(f"{summary.succeeded} cells ok, {summary.failed} failed, {summary.skipped} already done → {settings.output}")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@bench_app.command("compare")
+def bench_compare(
+    a: Annotated[Path, typer.Argument(help="First results folder.")],
+    b: Annotated[Path, typer.Argument(help="Second results folder.")],
+) -> None:
+    """Metric differences (B − A) for the cells two result folders share."""
+    from mkdata.benchmark.report import compare
+
+    table = compare(a, b)
+    if table.empty:
+        fail("the two result folders share no successful cell")
+    Console().print(table.to_markdown(index=False, floatfmt="+.3f"))
+
+
+@app.command()
+def detectors(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List every detector: description, default parameters, pixel map?, needs pretrained weights?"""
+    import json
+
+    from rich.table import Table
+
+    from mkdata.benchmark.detectors.registry import describe, detector_names
+
+    entries = [describe(name) for name in detector_names()]
+    if json_output:
+        typer.echo(json.dumps(entries, indent=2, default=str))
+        return
+    view = Table(title="mkdata detectors")
+    for column in ("name", "description", "pixel map", "weights", "defaults"):
+        view.add_column(column)
+    for entry in entries:
+        defaults = ", ".join(f"{k}={v}" for k, v in entry["defaults"].items())
+        view.add_row(entry["name"], entry["description"], "yes" if entry["yields_map"] else "no",
+                     "needs" if entry["needs_weights"] else "-", defaults)
     Console().print(view)
 
 

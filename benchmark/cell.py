@@ -1,0 +1,157 @@
+"""Running one benchmark cell, in its own process: load, contaminate, fit (robustly), predict,
+score, and write ``result.json`` plus the arrays the report plots (``curves.npz``, gallery PNGs).
+
+Entry point: ``python -m mkdata.benchmark.cell CELL_DIR`` (CELL_DIR holds ``cell.pkl``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import resource
+import sys
+import time
+import traceback
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mkdata.benchmark.config import Cell
+from mkdata.benchmark.datasets import DatasetSplit, load_array, load_masks, read_category
+from mkdata.benchmark.robust import fit_robust
+from mkdata.generator.atomic import write_bytes_atomic, write_png_atomic, write_text_atomic
+from mkdata.generator.noise import contaminate
+
+GALLERY_PER_CLASS = 3  # normal and defective test images kept for the report's overlays
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for package in ("mkdata", "anomalib", "torch"):
+        try:
+            out[f"{package}_version"] = version(package)
+        except PackageNotFoundError:
+            out[f"{package}_version"] = ""
+    return out
+
+
+def metric_row(scores: np.ndarray, labels: np.ndarray, types: list[str], maps: np.ndarray | None, masks: np.ndarray,
+               train_scores: np.ndarray) -> dict[str, Any]:
+    """Every metric of the results table for one cell (NaN where undefined, e.g. no maps)."""
+    from mkdata.benchmark import metrics
+
+    row: dict[str, Any] = {
+        "image_auroc": metrics.image_auroc(scores, labels),
+        "recall_at_1fpr": metrics.recall_at_fpr(scores, labels, fpr=0.01),
+        "image_aupr": metrics.image_aupr(scores, labels),
+        "f1_max": metrics.f1_max(scores, labels),
+        "aupro": np.nan,
+        "pixel_auroc": np.nan,
+    }
+    if maps is not None and masks[labels == 1].any():
+        row["aupro"] = metrics.aupro(maps, masks, fpr_limit=0.3)
+        row["pixel_auroc"] = metrics.pixel_auroc(maps, masks)
+    for defect_type, auroc in metrics.per_defect_auroc(scores, labels, types).items():
+        row[f"auroc[{defect_type}]"] = auroc
+    for rule, threshold in (("unsupervised", metrics.threshold_mean_std(train_scores, k=2.0)),
+                            ("supervised", metrics.threshold_max_accuracy(scores, labels))):
+        result = metrics.classify(scores, labels, threshold)
+        row[f"accuracy_{rule}"], row[f"f1_{rule}"] = result.accuracy, result.f1
+    return row
+
+
+def save_report_arrays(cell_dir: Path, scores: np.ndarray, labels: np.ndarray, maps: np.ndarray | None,
+                       masks: np.ndarray, test_images: np.ndarray) -> None:
+    """Scores/labels (ROC), the PRO curve, and a few anomaly-map overlays for the gallery."""
+    from mkdata.benchmark import metrics
+    from mkdata.benchmark.report_plots import overlay
+
+    arrays: dict[str, np.ndarray] = {"scores": scores, "labels": labels}
+    if maps is not None and masks[labels == 1].any():
+        fpr, pro = metrics.pro_curve(maps, masks, fpr_limit=0.3)
+        arrays.update(pro_fpr=fpr, pro=pro)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_bytes_atomic(cell_dir / "curves.npz", buffer.getvalue())
+    if maps is None:
+        return
+    scale = (float(np.percentile(maps, 1)), float(np.percentile(maps, 99.9)))
+    for label in (0, 1):
+        for rank, i in enumerate(np.flatnonzero(labels == label)[:GALLERY_PER_CLASS]):
+            write_png_atomic(cell_dir / f"gallery_{label}_{rank}.png", overlay(test_images[i], maps[i], masks[i], scale))
+
+
+def run_cell(cell: Cell, cell_dir: Path) -> dict[str, Any]:
+    """Do the cell's work; returns the result record (also written to result.json)."""
+    from mkdata.benchmark.detectors.base import resolve_device
+    from mkdata.benchmark.detectors.registry import create
+
+    split: DatasetSplit = contaminate(read_category(cell.dataset_path), cell.ratio, cell.contamination_kind, cell.seed)
+    size = cell.image_size
+    train = load_array(split.train, size)
+    test = load_array(split.test, size)
+    masks = load_masks(split.test, size)
+    labels = np.array([s.label for s in split.test])
+    types = [s.defect_type for s in split.test]
+    device = resolve_device(cell.device)
+
+    def make() -> Any:
+        return create(cell.detector.name, **{"device": device, "seed": cell.seed, "image_size": size, **cell.detector.params})
+
+    start = time.perf_counter()
+    robust = fit_robust(make, train, cell.wrapper)
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    prediction = robust.detector.predict(test)
+    predict_ms = 1000 * (time.perf_counter() - start) / max(1, len(test))
+    train_scores = robust.detector.train_scores(train[robust.kept], folds=3)
+    contaminated = np.array(split.contaminated)
+    record = {
+        **cell.describe(),
+        "key": cell.key(),
+        "status": "ok",
+        "error": "",
+        **metric_row(prediction.scores, labels, types, prediction.maps, masks, train_scores),
+        "n_train": len(train), "n_test": len(test), "n_contaminated": int(contaminated.sum()),
+        "removed": len(robust.removed), "removed_contaminated": int(contaminated[robust.removed].sum()) if len(robust.removed) else 0,
+        "rounds": robust.rounds,
+        "fit_s": fit_s, "predict_ms_per_image": predict_ms,
+        "peak_ram_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_mb": _peak_gpu_mb(),
+        "device": device,
+        **package_versions(),
+    }
+    save_report_arrays(cell_dir, prediction.scores, labels, prediction.maps, masks, test)
+    return record
+
+
+def _peak_gpu_mb() -> float:
+    try:
+        import torch
+    except ImportError:
+        return 0.0
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
+
+
+def failed_record(cell: Cell, error: str) -> dict[str, Any]:
+    return {**cell.describe(), "key": cell.key(), "status": "failed", "error": error[-4000:], **package_versions()}
+
+
+def main(cell_dir: str) -> int:
+    """Subprocess entry: run the pickled cell, write result.json (ok or failed)."""
+    directory = Path(cell_dir)
+    cell = pickle.loads((directory / "cell.pkl").read_bytes())
+    try:
+        record = run_cell(cell, directory)
+        code = 0
+    except Exception:  # noqa: BLE001 - any failure is recorded as the cell's result
+        record, code = failed_record(cell, traceback.format_exc()), 1
+    write_text_atomic(directory / "result.json", json.dumps(record, default=float))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,71 @@
+"""Robust training wrappers: vanilla, OSR (one-shot removal) and IRP (iterative refinement).
+
+IRP (Aqeel et al.): fit, score every training image, M = median score; remove the images scoring
+above T·M, refit on the rest, repeat until none is removed or ``max_rounds`` is reached (the batch
+form; ``single=True`` removes only the arg-max per round, the paper's original form). OSR is one
+such round. Training scores come from ``Detector.train_scores`` (out-of-sample for memory-bank
+detectors). Scores are shifted so the lowest is 0 when any is negative, keeping T·M meaningful.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mkdata.benchmark.detectors.base import Detector
+
+WRAPPERS = ("vanilla", "osr", "irp")
+
+
+@dataclass(frozen=True)
+class WrapperSpec:
+    name: str = "vanilla"
+    T: float = 2.0  # removal threshold as a multiple of the median training score
+    max_rounds: int = 5
+    single: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name not in WRAPPERS:
+            raise ValueError(f"unknown robust wrapper {self.name!r}; valid: {', '.join(WRAPPERS)}")
+        if self.T <= 1.0:
+            raise ValueError(f"wrapper {self.name}: T must be > 1 (a multiple of the median score), got {self.T}")
+        if self.max_rounds < 1:
+            raise ValueError(f"wrapper {self.name}: max_rounds must be >= 1")
+
+    @property
+    def label(self) -> str:
+        return self.name if self.name == "vanilla" else f"{self.name}(T={self.T:g})"
+
+
+@dataclass
+class RobustFit:
+    detector: Detector
+    kept: np.ndarray  # indices of the training images the final model was fitted on
+    removed: np.ndarray  # indices removed, in removal order
+    rounds: int
+
+
+def to_removal(scores: np.ndarray, T: float, single: bool) -> np.ndarray:
+    """Positions (into ``scores``) that a round removes."""
+    shifted = scores - min(0.0, float(scores.min()))
+    threshold = T * float(np.median(shifted))
+    above = np.flatnonzero(shifted > threshold)
+    if single and len(above):
+        return np.array([int(np.argmax(shifted))])
+    return above
+
+
+def fit_robust(make: Callable[[], Detector], images: np.ndarray, spec: WrapperSpec) -> RobustFit:
+    """Fit a detector from ``make()`` on ``images`` under the wrapper ``spec``."""
+    kept = np.arange(len(images))
+    removed: list[int] = []
+    rounds = 0 if spec.name == "vanilla" else (1 if spec.name == "osr" else spec.max_rounds)
+    for done in range(rounds):
+        drop = to_removal(make().train_scores(images[kept]), spec.T, spec.single)
+        if len(drop) == 0 or len(drop) >= len(kept) - 1:
+            return RobustFit(make().fit(images[kept]), kept, np.array(removed, int), done + 1)
+        removed += kept[drop].tolist()
+        kept = np.delete(kept, drop)
+    return RobustFit(make().fit(images[kept]), kept, np.array(removed, int), rounds)

@@ -1,0 +1,229 @@
+"""`mkdata bench`: resolve datasets, expand the grid into cells, run each cell in its own process
+(locally with --jobs, or on a Ray cluster), store results per cell as they finish, then report.
+
+Results live in ``OUTPUT/cells/<key>/result.json`` (one atomic file per cell, keyed by the hash
+of the cell's full config and its dataset's fingerprint), so a killed run loses only the cells in
+flight, a rerun skips the cells that succeeded (failed ones are retried; ``force`` redoes all),
+and Ray workers on other nodes write to a shared folder without a database lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from mkdata.benchmark.cell import failed_record
+from mkdata.benchmark.config import BenchConfig, Cell, DatasetSpec, Limits
+from mkdata.benchmark.datasets import dataset_fingerprint, read_category
+from mkdata.generator.atomic import write_bytes_atomic, write_text_atomic
+
+POLL_S = 0.5
+
+
+@dataclass
+class BenchSummary:
+    cells: int
+    skipped: int
+    succeeded: int
+    failed: int
+
+
+def discover_datasets(root: Path) -> list[DatasetSpec]:
+    """Every MVTec-layout category folder directly under ``root`` (what `mkdata miad` writes)."""
+    if not root.is_dir():
+        return []
+    return [DatasetSpec(path=p) for p in sorted(root.iterdir()) if (p / "train" / "good").is_dir()]
+
+
+def resolve_dataset(spec: DatasetSpec) -> Path:
+    """The folder of a dataset spec, rendering a scenario first when asked (resumes if present)."""
+    if spec.path is not None:
+        read_category(spec.path)  # validates the layout now, not in every cell
+        return Path(spec.path)
+    from mkdata.generator.config import PRESETS, RenderConfig
+    from mkdata.generator.runner import render_scenario
+    from mkdata.scenes import get_scenario
+
+    sizes, render = PRESETS["default"], spec.render
+    config = RenderConfig(
+        scenario=spec.scenario, out=Path(render.get("out", "data")),  # type: ignore[arg-type]
+        n_train=render.get("train", sizes["n_train"]), n_test_good=render.get("test_good", sizes["n_test_good"]),
+        n_test_bad=render.get("test_bad", sizes["n_test_bad"]), resolution=render.get("resolution", sizes["resolution"]),
+        samples=render.get("samples", sizes["samples"]), factors=get_scenario(spec.scenario).spec.factors,  # type: ignore[arg-type]
+        seed=render.get("seed", 0),
+    )
+    summary = render_scenario(config)
+    if summary.failures:
+        raise RuntimeError(f"rendering {spec.scenario} failed for {len(summary.failures)} image(s)")
+    return config.dataset_dir
+
+
+def expand_cells(config: BenchConfig, datasets: list[tuple[DatasetSpec, Path]]) -> list[Cell]:
+    """The grid: dataset × detector × wrapper × contamination ratio × seed."""
+    cells = []
+    for spec, path in datasets:
+        fingerprint = dataset_fingerprint(path)
+        for detector in config.detectors:
+            for wrapper in config.wrappers:
+                for ratio in config.ratios:
+                    for seed in config.seeds:
+                        cells.append(Cell(spec, path, fingerprint, detector, wrapper, config.contamination_kind, ratio, seed,
+                                          config.image_size, config.device))
+    return cells
+
+
+def select(cells: list[Cell], only: Iterable[str]) -> list[Cell]:
+    """Keep cells whose description matches every KEY=VALUE in ``only`` (e.g. detector=padim)."""
+    conditions = []
+    for item in only:
+        if "=" not in item:
+            raise ValueError(f"--only takes KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        conditions.append((key.strip(), value.strip()))
+    keys = set(cells[0].describe()) if cells else set()
+    for key, _ in conditions:
+        if cells and key not in keys:
+            raise ValueError(f"--only: unknown key {key!r}; valid keys: {', '.join(sorted(keys))}")
+    return [c for c in cells if all(str(c.describe()[k]) == v or _same_number(c.describe()[k], v) for k, v in conditions)]
+
+
+def _same_number(value: Any, text: str) -> bool:
+    try:
+        return isinstance(value, (int, float)) and float(text) == float(value)
+    except ValueError:
+        return False
+
+
+def cell_dir(output: Path, cell: Cell) -> Path:
+    return output / "cells" / cell.key()
+
+
+def finished(output: Path, cell: Cell) -> bool:
+    result = cell_dir(output, cell) / "result.json"
+    return result.exists() and json.loads(result.read_text()).get("status") == "ok"
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS"))
+    except (OSError, StopIteration):
+        return 0.0
+
+
+def run_cell_subprocess(cell: Cell, directory: Path, limits: Limits, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one cell in a fresh Python process under the time and memory limits; its record."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "result.json").unlink(missing_ok=True)
+    write_bytes_atomic(directory / "cell.pkl", pickle.dumps(cell))
+    with open(directory / "log.txt", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "mkdata.benchmark.cell", str(directory)], stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "TQDM_DISABLE": "1", **(env or {})})
+        start, problem = time.monotonic(), ""
+        while process.poll() is None:
+            time.sleep(POLL_S)
+            if time.monotonic() - start > limits.time_s:
+                problem = f"time limit exceeded ({limits.time_s:g} s)"
+            elif limits.memory_gb and _rss_mb(process.pid) > limits.memory_gb * 1024:
+                problem = f"memory limit exceeded ({limits.memory_gb:g} GB)"
+            if problem:
+                process.kill()
+                process.wait()
+    result = directory / "result.json"
+    if problem or not result.exists():
+        tail = (directory / "log.txt").read_text(errors="replace")[-3000:]
+        reason = problem or f"cell process died (exit code {process.returncode})"
+        record = failed_record(cell, f"{reason}\n{tail}")
+        write_text_atomic(result, json.dumps(record))
+        return record
+    return json.loads(result.read_text())
+
+
+def _gpu_count() -> int:
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count()
+
+
+def run_local(cells: list[Cell], output: Path, limits: Limits, jobs: int, on_done: Callable[[dict[str, Any]], None],
+              on_start: Callable[[], None]) -> None:
+    """Run cells with ``jobs`` concurrent processes; with GPUs, slot i uses GPU i % count."""
+    gpus = _gpu_count()
+
+    def work(slot_cell: tuple[int, Cell]) -> dict[str, Any]:
+        slot, cell = slot_cell
+        on_start()
+        env = {"CUDA_VISIBLE_DEVICES": str(slot % gpus)} if gpus else None
+        return run_cell_subprocess(cell, cell_dir(output, cell), limits, env)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(work, (i % jobs, cell)) for i, cell in enumerate(cells)]
+        for future in as_completed(futures):
+            on_done(future.result())
+
+
+def run_ray(cells: list[Cell], output: Path, limits: Limits, on_done: Callable[[dict[str, Any]], None], address: str | None) -> None:
+    """Spread cells over a Ray cluster; each task runs the same cell subprocess on its node
+    (``output`` must be on a filesystem every node sees)."""
+    import ray
+
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    gpus = 1 if _gpu_count() and any(c.device != "cpu" for c in cells) else 0
+    remote = ray.remote(num_gpus=gpus)(run_cell_subprocess)
+    pending = {remote.remote(cell, cell_dir(output, cell), limits): cell for cell in cells}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            pending.pop(ref)
+            on_done(ray.get(ref))
+
+
+def prepare(config: BenchConfig, data_root: Path = Path("data")) -> list[Cell]:
+    """Resolve (and if needed render) the datasets and expand the grid."""
+    specs = config.datasets or tuple(discover_datasets(data_root))
+    if not specs:
+        raise ValueError(f"no datasets: none configured and no MVTec-layout folder under {data_root} "
+                         "(render one with `mkdata miad`, or list datasets in a --config file)")
+    return expand_cells(config, [(spec, resolve_dataset(spec)) for spec in specs])
+
+
+def run_bench(config: BenchConfig, cells: list[Cell], jobs: int = 1, backend: str = "local", force: bool = False,
+              ray_address: str | None = None, progress: Any = None) -> BenchSummary:
+    """Run the cells that are not finished; ``progress`` is an optional rich-like tracker."""
+    config.output.mkdir(parents=True, exist_ok=True)
+    todo = [c for c in cells if force or not finished(config.output, c)]
+    counts = {"done": 0, "failed": 0, "running": 0}
+
+    def started() -> None:
+        counts["running"] += 1
+        if progress:
+            progress(counts)
+
+    def done(record: dict[str, Any]) -> None:
+        counts["running"] = max(0, counts["running"] - 1)
+        counts["done" if record.get("status") == "ok" else "failed"] += 1
+        if progress:
+            progress(counts)
+
+    if backend == "ray":
+        run_ray(todo, config.output, config.limits, done, ray_address)
+    elif backend == "local":
+        run_local(todo, config.output, config.limits, max(1, jobs), done, started)
+    else:
+        raise ValueError(f"unknown backend {backend!r}; valid: local, ray")
+    return BenchSummary(len(cells), len(cells) - len(todo), counts["done"], counts["failed"])
+
+
+def with_output(config: BenchConfig, output: Path | None) -> BenchConfig:
+    return config if output is None else replace(config, output=output)

@@ -1,0 +1,154 @@
+"""`mkdata bench` end to end on a tiny synthetic dataset with real (tiny) detectors."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mkdata.benchmark.datasets import read_category
+from mkdata.benchmark.report import ID_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS
+from mkdata.benchmark.robust import to_removal
+from mkdata.benchmark.synthetic import make_synthetic, write_mvtec
+from mkdata.cli import app
+from mkdata.generator.noise import contaminate, defective_needed
+
+TINY_AE = {"epochs": 2, "batch_size": 8}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("bench_data")
+    return write_mvtec(make_synthetic(n_train=16, n_test_good=8, n_test_bad=8, size=32, seed=3), root, "syn")
+
+
+def write_config(path: Path, dataset: Path, output: Path, **overrides: object) -> Path:
+    config = {
+        "output": str(output),
+        "datasets": [str(dataset)],
+        "detectors": [{"name": "ae_l2", "params": TINY_AE}, {"name": "ae_ssim", "params": TINY_AE}],
+        "contamination": {"ratios": [0.0, 0.2]},
+        "image_size": 32,
+        "device": "cpu",
+        "limits": {"time_s": 600},
+        **overrides,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def bench(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["bench", *args, "--quiet"])
+    return result.exit_code, result.output
+
+
+class ImageSources(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.sources.append(dict(attrs)["src"] or "")
+
+
+@pytest.fixture(scope="module")
+def finished_run(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("bench_run")
+    code, output = bench("--config", str(write_config(base / "bench.yaml", dataset, base / "out")))
+    assert code == 0, output
+    return base / "out"
+
+
+def test_every_output_exists_with_documented_columns_and_valid_metrics(finished_run: Path) -> None:
+    results = pd.read_parquet(finished_run / "results.parquet")
+    assert len(results) == 4 and (results.status == "ok").all()
+    assert set(ID_COLUMNS + METRIC_COLUMNS + RUN_COLUMNS) <= set(results.columns)
+    pd.testing.assert_frame_equal(results.reset_index(drop=True), pd.read_csv(finished_run / "results.csv", keep_default_na=False,
+                                  na_values=[""]).reset_index(drop=True)[results.columns], check_dtype=False)
+    metrics = results[METRIC_COLUMNS + [c for c in results if c.startswith("auroc[")]].to_numpy(float)
+    assert np.all((metrics >= 0) & (metrics <= 1))
+    assert set(results.ratio) == {0.0, 0.2}
+    assert (results[results.ratio == 0.2].n_contaminated == defective_needed(16, 0.2)).all()
+    assert (results[results.ratio == 0.0].n_contaminated == 0).all()
+    summary = (finished_run / "summary.md").read_text()
+    assert "AUROC / Recall@1%FPR" in summary and "AUPRO" in summary and "noise" in summary
+
+
+def test_html_report_parses_and_its_images_exist(finished_run: Path) -> None:
+    parser = ImageSources()
+    parser.feed((finished_run / "report.html").read_text())
+    assert parser.sources, "the report shows plots"
+    for source in parser.sources:
+        assert not source.startswith(("http:", "https:", "/")), "the report must open offline, from its folder"
+        assert (finished_run / source).is_file(), source
+    assert any("gallery_1" in s for s in parser.sources) and any("curves_" in s for s in parser.sources)
+
+
+def test_rerun_skips_finished_cells(finished_run: Path, dataset: Path, tmp_path: Path) -> None:
+    stamps = {p: p.stat().st_mtime_ns for p in finished_run.glob("cells/*/result.json")}
+    code, output = bench("--config", str(write_config(tmp_path / "b.yaml", dataset, finished_run)))
+    assert code == 0, output
+    assert {p: p.stat().st_mtime_ns for p in finished_run.glob("cells/*/result.json")} == stamps
+
+
+def test_a_failing_detector_is_recorded_and_the_others_finish(dataset: Path, tmp_path: Path) -> None:
+    detectors = [{"name": "ae_l2", "params": TINY_AE}, {"name": "ae_l2", "params": {"epochs": 0}}]
+    config = write_config(tmp_path / "b.yaml", dataset, tmp_path / "out", detectors=detectors, contamination={"ratios": [0.0]})
+    code, _ = bench("--config", str(config))
+    assert code == 1
+    results = pd.read_parquet(tmp_path / "out" / "results.parquet").set_index("detector")
+    assert results.loc["ae_l2(batch_size=8, epochs=2)", "status"] == "ok"
+    failed = results.loc["ae_l2(epochs=0)"]
+    assert failed.status == "failed" and "epochs" in failed.error
+    assert "Failed cells: 1" in (tmp_path / "out" / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"detectrs": []}, "'detectrs'"),
+        ({"detectors": [{"name": "ae_l2", "params": {"epoch": 1}}]}, "'detectors[0].params.epoch'"),
+        ({"detectors": ["no_such_model"]}, "'detectors[0].name'"),
+        ({"contamination": {"ratios": [0.0, 1.5]}}, "'contamination.ratios[1]'"),
+        ({"wrappers": [{"name": "irp", "T": 0.5}]}, "'wrappers[0]'"),
+        ({"limits": {"time_s": -1}}, "'limits.time_s'"),
+    ],
+)
+def test_malformed_config_names_the_bad_key(overrides: dict, key: str, dataset: Path, tmp_path: Path) -> None:
+    code, output = bench("--config", str(write_config(tmp_path / "b.yaml", dataset, tmp_path / "out", **overrides)))
+    assert code == 2
+    assert key in " ".join(output.split())
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_of_a_result_set_with_itself_is_zero(finished_run: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "compare", str(finished_run), str(finished_run)])
+    assert result.exit_code == 0, result.output
+    assert "Δimage_auroc" in result.output and "+0.000" in result.output
+
+
+def test_contamination_reaches_the_ratio_and_moves_images_out_of_test(dataset: Path) -> None:
+    split = read_category(dataset)
+    dirty = contaminate(split, 0.2, seed=1)
+    moved = [s for s, c in zip(dirty.train, dirty.contaminated) if c]
+    assert len(moved) == defective_needed(16, 0.2) == 4
+    assert sum(dirty.contaminated) / len(dirty.train) == pytest.approx(0.2)
+    assert all(s.label == 1 for s in moved) and not set(moved) & set(dirty.test)
+    assert len(dirty.test) == len(split.test) - 4
+    assert contaminate(split, 0.2, seed=1).train == dirty.train != contaminate(split, 0.2, seed=2).train
+    with pytest.raises(ValueError, match="at most 4"):
+        contaminate(split, 0.4)
+
+
+def test_irp_round_removes_scores_above_t_times_the_median() -> None:
+    scores = np.array([1.0, 1.1, 0.9, 1.0, 5.0, 2.5])
+    assert sorted(to_removal(scores, 2.0, single=False)) == [4, 5]
+    assert list(to_removal(scores, 2.0, single=True)) == [4]
+    assert len(to_removal(scores, 6.0, single=False)) == 0

@@ -137,6 +137,7 @@ class SceneRenderer:
     def render_and_write(self, job: ImageJob) -> dict[str, Any]:
         """Render ``job`` and write mask, image and record (in that order, each atomically)."""
         image, mask, record = self.render(job)
+        self.bp.bpy.data.orphans_purge(do_recursive=True)  # drop data blocks no longer used
         root = self.config.dataset_dir
         if mask is not None:
             write_png_atomic(root / job.mask_path, mask)

@@ -153,3 +153,15 @@ def test_irp_round_removes_scores_above_t_times_the_median() -> None:
     assert sorted(to_removal(scores, 2.0, single=False)) == [4, 5]
     assert list(to_removal(scores, 2.0, single=True)) == [4]
     assert len(to_removal(scores, 6.0, single=False)) == 0
+
+
+def test_ray_backend_runs_the_same_cell_code(dataset: Path, tmp_path: Path, finished_run: Path) -> None:
+    pytest.importorskip("ray")
+    config = write_config(tmp_path / "b.yaml", dataset, tmp_path / "out", detectors=[{"name": "ae_l2", "params": TINY_AE}],
+                          contamination={"ratios": [0.0]})
+    code, output = bench("--config", str(config), "--backend", "ray")
+    assert code == 0, output
+    ray_row = pd.read_parquet(tmp_path / "out" / "results.parquet").iloc[0]
+    local = pd.read_parquet(finished_run / "results.parquet").set_index(["detector", "ratio"]).loc[(ray_row.detector, 0.0)]
+    assert ray_row.status == "ok" and ray_row.key == local.key
+    assert ray_row.image_auroc == pytest.approx(local.image_auroc)  # same seed, same cell, same numbers

@@ -1,0 +1,181 @@
+"""catenary_dropper: a railway overhead contact line seen from below against the sky, by day.
+
+A messenger wire (sagging slightly) above a level contact wire, joined every 1.1 m by a vertical
+dropper wire with a clamp on each wire (a sleeve round the wire with a lug the dropper is
+crimped into). Logical defects, each on one dropper:
+
+- ``missing_dropper``: the whole dropper assembly is gone — wire and both clamps (as after a
+  dropper breaks and falls off); the mask is where the three parts would be visible.
+- ``slack_dropper``: the straight dropper is replaced by a bowed one between the same clamps
+  (a per-dropper hidden mesh, re-shaped at random and shown instead); the mask is the union of
+  the straight and bowed wires' footprints. It bows across the line of sight, so it shows.
+- ``missing_clamp``: one clamp (messenger or contact-wire side) is gone, the dropper wire stays.
+
+Wires are modelled somewhat thicker than real ones (a 10 mm dropper instead of ~5 mm) so that
+they are 2-3 px wide at 256², the size the MIAD defect-pixel ratio refers to.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from mkdata.scenes import geometry
+from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
+from mkdata.scenes.day import DayEnvironment
+from mkdata.scenes.materials import principled
+
+# Geometry (metres). The contact wire runs along X at z = 0; the messenger sags above it.
+CONTACT_R, MESSENGER_R, DROPPER_R = 0.006, 0.0055, 0.005
+MESSENGER_MID, MESSENGER_SAG = 0.55, 0.015  # messenger height above the contact wire: MID + SAG·x²
+LINE_HALF_LENGTH = 9.0
+DROPPER_X = tuple(1.1 * k for k in range(-4, 5))
+SLACK_POINTS = 24  # points along a bowed dropper's centre line
+POINT_OF_INTEREST = np.array([0.0, 0.0, 0.3])
+
+
+def tube(path: np.ndarray, radius: float, sides: int = 12) -> tuple[list, list]:
+    """Vertices/faces of a capped tube of ``radius`` around the polyline ``path`` (n×3)."""
+    path = np.asarray(path, float)
+    tangents = np.gradient(path, axis=0)
+    tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
+    reference = np.eye(3)[int(np.argmin(np.abs(tangents.mean(axis=0))))]  # axis least along the tube
+    angles = np.linspace(0, 2 * math.pi, sides, endpoint=False)
+    verts = []
+    for point, tangent in zip(path, tangents):
+        normal = np.cross(tangent, reference)
+        normal /= np.linalg.norm(normal)
+        binormal = np.cross(tangent, normal)
+        verts.extend(tuple(point + radius * (math.cos(a) * normal + math.sin(a) * binormal)) for a in angles)
+    faces = [(i * sides + k, i * sides + (k + 1) % sides, (i + 1) * sides + (k + 1) % sides, (i + 1) * sides + k)
+             for i in range(len(path) - 1) for k in range(sides)]
+    faces += [tuple(range(sides))[::-1], tuple(range((len(path) - 1) * sides, len(path) * sides))]
+    return verts, faces
+
+
+def merge(*parts: tuple[list, list]) -> tuple[list, list]:
+    """One vertex/face list from several (vertex indices of later parts shifted)."""
+    verts: list = []
+    faces: list = []
+    for part_verts, part_faces in parts:
+        faces.extend(tuple(index + len(verts) for index in face) for face in part_faces)
+        verts.extend(part_verts)
+    return verts, faces
+
+
+def messenger_height(x: float | np.ndarray) -> float | np.ndarray:
+    """Height of the messenger wire's axis above the contact wire's at ``x`` (a shallow parabola)."""
+    return MESSENGER_MID + MESSENGER_SAG * np.square(x)
+
+
+def clamp_mesh(x: float, wire_z: float, wire_r: float, lug_from: float, lug_to: float) -> tuple[list, list]:
+    """A dropper clamp: an octagonal sleeve round the wire and a square lug towards the dropper."""
+    sleeve = tube(np.array([[x - 0.024, 0, wire_z], [x + 0.024, 0, wire_z]]), wire_r + 0.006, sides=8)
+    lug = tube(np.array([[x, 0, lug_from], [x, 0, lug_to]]), 0.009, sides=4)
+    return merge(sleeve, lug)
+
+
+def dropper_ends(x: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bottom and top of dropper wire ``x`` (each end buried in its clamp's lug)."""
+    return np.array([x, 0.0, CONTACT_R + 0.024]), np.array([x, 0.0, messenger_height(x) - MESSENGER_R - 0.022])
+
+
+def bowed_path(bottom: np.ndarray, top: np.ndarray, direction: np.ndarray, amplitude: float, skew: float) -> np.ndarray:
+    """Centre line of a slack dropper: bowed sideways by ``amplitude`` along the horizontal unit
+    ``direction``, its belly moved up or down by ``skew`` (> 1 lower belly, < 1 higher)."""
+    s = np.linspace(0, 1, SLACK_POINTS)[:, None]
+    return bottom + s * (top - bottom) + amplitude * np.sin(math.pi * s**skew) * direction
+
+
+class CatenaryDropper(Scenario):
+    """The MIAD catenary-dropper scenario."""
+
+    spec = ScenarioSpec(
+        name="catenary_dropper",
+        anomaly_kind="logical",
+        factors=("UV", "UB"),
+        time_of_day="day",
+        defect_types=("missing_dropper", "slack_dropper", "missing_clamp"),
+        camera=CameraShell(radius=(1.6, 2.3), azimuth=(-135.0, -45.0), elevation=(-40.0, -8.0), fixed=(1.9, -90.5, -20.5)),
+        description="overhead contact line: messenger and contact wire joined by droppers with clamps, from below, day",
+        miad_defect_pixel_ratio=0.0037,
+    )
+
+    def build(self) -> None:
+        bp = self.bp
+        self.environment = DayEnvironment(bp, sun_elevation_deg=60, sun_azimuth_deg=-120)
+        self.environment.build()
+        copper = principled(bp, "contact_copper", (0.30, 0.15, 0.08), metallic=0.7, roughness=0.4)
+        bronze = principled(bp, "messenger_bronze", (0.16, 0.13, 0.09), metallic=0.6, roughness=0.55)
+        dropper_bronze = principled(bp, "dropper_bronze", (0.22, 0.16, 0.09), metallic=0.5, roughness=0.5)
+        brass = principled(bp, "clamp_brass", (0.62, 0.46, 0.20), metallic=0.8, roughness=0.35)
+        span = np.linspace(-LINE_HALF_LENGTH, LINE_HALF_LENGTH, 97)
+        straight = np.array([[-LINE_HALF_LENGTH, 0, 0], [LINE_HALF_LENGTH, 0, 0]])
+        geometry.mesh_object(bp, "contact_wire", *tube(straight, CONTACT_R, 16), copper)
+        geometry.mesh_object(bp, "messenger_wire", *tube(np.stack([span, 0 * span, messenger_height(span)], 1), MESSENGER_R, 16), bronze)
+        self.slack: dict[str, tuple[Any, float]] = {}  # dropper name -> (its hidden bowed twin, x)
+        for k, x in enumerate(DROPPER_X):
+            top_z = float(messenger_height(x))
+            contact_clamp = clamp_mesh(x, 0.0, CONTACT_R, CONTACT_R, CONTACT_R + 0.03)
+            messenger_clamp = clamp_mesh(x, top_z, MESSENGER_R, top_z - MESSENGER_R - 0.028, top_z)
+            geometry.mesh_object(bp, f"clamp_contact_{k}", *contact_clamp, brass, smooth=False)
+            geometry.mesh_object(bp, f"clamp_messenger_{k}", *messenger_clamp, brass, smooth=False)
+            bottom, top = dropper_ends(x)
+            geometry.mesh_object(bp, f"dropper_{k}", *tube(np.stack([bottom, top]), DROPPER_R, 10), dropper_bronze)
+            bowed = tube(bowed_path(bottom, top, np.array([0.0, 1.0, 0.0]), 0.1, 1.0), DROPPER_R, 10)
+            slack = geometry.mesh_object(bp, f"dropper_{k}_slack", *bowed, dropper_bronze)
+            slack.hide_render = True
+            self.slack[f"dropper_{k}"] = (slack, x)
+
+    def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
+        pose, self.camera_location, _ = self.place_view(rng, split, POINT_OF_INTEREST, np.array([0.55, 0.05, 0.05]))
+        background = self.environment.randomise(rng, "UB" in self.factors, split)
+        return SceneSample(*pose, background_id=background, surface_id="clean")
+
+    def defect_targets(self, defect_type: str) -> list[DefectTarget]:
+        droppers = range(len(DROPPER_X))
+        if defect_type == "missing_clamp":
+            clamps = [f"clamp_{side}_{k}" for k in droppers for side in ("contact", "messenger")]
+            return [DefectTarget(name, (name,)) for name in clamps]
+        if defect_type == "slack_dropper":
+            return [DefectTarget(f"dropper_{k}", (f"dropper_{k}",)) for k in droppers]
+        return [DefectTarget(f"dropper_{k}", (f"dropper_{k}", f"clamp_contact_{k}", f"clamp_messenger_{k}")) for k in droppers]
+
+    def apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator) -> DefectChange:
+        if defect_type not in self.spec.defect_types:
+            raise ValueError(f"catenary_dropper has no defect type {defect_type!r}; valid: {', '.join(self.spec.defect_types)}")
+        objects = self.bp.bpy.data.objects
+        hidden = [objects[name] for name in target.object_names]
+        shown: list[Any] = []
+        details: dict[str, Any] = {}
+        if defect_type == "slack_dropper":
+            slack, x = self.slack[target.object_names[0]]
+            details = self._reshape_slack(slack, x, rng)
+            shown = [slack]
+        for obj in hidden:
+            obj.hide_render = True
+        for obj in shown:
+            obj.hide_render = False
+
+        def undo() -> None:
+            for obj in hidden:
+                obj.hide_render = False
+            for obj in shown:
+                obj.hide_render = True
+
+        return DefectChange(tuple(obj.name for obj in hidden + shown), undo, details)
+
+    def _reshape_slack(self, slack: Any, x: float, rng: np.random.Generator) -> dict[str, Any]:
+        """Give the hidden slack dropper at ``x`` a random bow, across the camera's line of sight."""
+        bottom, top = dropper_ends(x)
+        sight = self.camera_location[:2] - bottom[:2]
+        across = math.atan2(sight[1], sight[0]) + math.pi / 2 + math.radians(rng.uniform(-30, 30))
+        across += math.pi * int(rng.integers(2))  # bow to the left or to the right
+        direction = np.array([math.cos(across), math.sin(across), 0.0])
+        amplitude, skew = float(rng.uniform(0.05, 0.12)), float(rng.uniform(0.7, 1.4))
+        verts, _ = tube(bowed_path(bottom, top, direction, amplitude, skew), DROPPER_R, 10)
+        slack.data.vertices.foreach_set("co", np.asarray(verts, dtype=np.float32).ravel())
+        slack.data.update()
+        return {"bow_m": amplitude, "bow_heading_deg": math.degrees(across) % 360}

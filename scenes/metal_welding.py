@@ -78,8 +78,10 @@ def spatter_mesh(rng: np.random.Generator, count: int = 26, sides: int = 6) -> t
 
 
 def add_noise_bump(material: Any, scale: float, strength: float, distance: float = 0.001) -> None:
-    """Give a Principled material a fine noise bump (mill scale, concrete, backsheet grain).
-    Could move to ``scenes/materials.py``: photovoltaic_module uses it too."""
+    """Give a Principled material a fine noise bump (mill scale, concrete, grass).
+
+    This and the colour helpers below are shared with photovoltaic_module; they could move to
+    ``scenes/materials.py`` (and ``place_decal`` to ``scenes/decals.py``)."""
     nodes, links = material.node_tree.nodes, material.node_tree.links
     noise, bump = nodes.new("ShaderNodeTexNoise"), nodes.new("ShaderNodeBump")
     noise.inputs["Scale"].default_value = scale
@@ -127,7 +129,7 @@ def colour_by_distance(material: Any, stops: tuple[tuple[float, tuple[float, flo
 
 
 def mottled(material: Any, scale: float, stops: tuple[tuple[float, tuple[float, float, float]], ...]) -> None:
-    """Base colour from a ramp over 3-D noise (oxide patches on weld metal, grain of a cell)."""
+    """Base colour from a ramp over 3-D noise (oxide patches on weld metal, a grass field)."""
     nodes, links = material.node_tree.nodes, material.node_tree.links
     noise = nodes.new("ShaderNodeTexNoise")
     noise.inputs["Scale"].default_value = scale

@@ -8,7 +8,8 @@ and plate), so a nut that turns carries its own paint with it. Logical defect
 lines up with the bolt end's and the base's. The mask is the union of the turned part's
 footprints before and after — the nut *and* its paint, following nut_bolt's rule for a displaced
 part: turning a hex nut changes the shading and outline of all its flats, not only the stripe.
-The nut's shadow on the washer changes too but is not the defect and is not masked.
+The nut's shadow on the washer changes too but is not the defect and is not masked; the sun
+stands high (78°) so that this shadow stays within a pixel or two of the nut.
 """
 
 from __future__ import annotations

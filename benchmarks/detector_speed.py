@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -90,8 +91,8 @@ def run_isolated(name: str, argv: list[str], timeout: float) -> dict:
         return {"error": f"timed out after {timeout:.0f} s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": tail[:200]}
+        errors = [line for line in done.stderr.splitlines() if re.match(r"^[\w.]+(Error|Exception)\b", line)]
+        return {"error": f"exit status {done.returncode}: " + (errors[-1][:200] if errors else "no exception printed")}
     return json.loads(lines[-1])
 
 

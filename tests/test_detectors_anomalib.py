@@ -137,7 +137,9 @@ def _smoke_data(name: str, synthetic_set, synthetic_set_32) -> tuple[np.ndarray,
 
 
 @pytest.mark.parametrize("name", anomalib_models.ANOMALIB_DETECTORS)
-def test_fit_predict_save_load(name: str, synthetic_set, synthetic_set_32, penalty_images: Path, tmp_path: Path) -> None:
+def test_fit_predict_save_load(
+    name: str, synthetic_set, synthetic_set_32, penalty_images: Path, tmp_path: Path
+) -> None:
     train, test, labels = _smoke_data(name, synthetic_set, synthetic_set_32)
     detector = create(name, **fast_params(name, penalty_images))
     prediction = detector.fit(train).predict(test)
@@ -223,7 +225,22 @@ def test_local_weights_file_is_loaded(name: str, build, synthetic_set, penalty_i
     torch.manual_seed(123)
     state = build().state_dict()
     torch.save(state, tmp_path / "backbone.pt")
-    detector = create(name, **fast_params(name, penalty_images, backbone="resnet18", weights=str(tmp_path / "backbone.pt")))
+    params = fast_params(name, penalty_images, backbone="resnet18", weights=str(tmp_path / "backbone.pt"))
+    detector = create(name, **params)
+    detector.fit(synthetic_set.train[:8])
+    loaded = _backbone_parameter(detector.module, "conv1.weight", state["conv1.weight"].shape)
+    torch.testing.assert_close(loaded.detach().cpu(), state["conv1.weight"], rtol=0, atol=0)
+
+
+def test_cached_pretrained_weights_load_offline(offline: None, synthetic_set, penalty_images: Path) -> None:
+    """pretrained=True with the file already in torch hub's cache needs no network."""
+    torch.manual_seed(7)
+    state = torchvision.models.resnet18().state_dict()
+    url = torchvision.models.ResNet18_Weights.DEFAULT.url
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    cached.parent.mkdir(parents=True)
+    torch.save(state, cached)
+    detector = create("cfa", **fast_params("cfa", penalty_images, backbone="resnet18", pretrained=True))
     detector.fit(synthetic_set.train[:8])
     loaded = _backbone_parameter(detector.module, "conv1.weight", state["conv1.weight"].shape)
     torch.testing.assert_close(loaded.detach().cpu(), state["conv1.weight"], rtol=0, atol=0)

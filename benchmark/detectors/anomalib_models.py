@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from anomalib.data import ImageBatch
 from anomalib.engine import Engine
 from anomalib.models import image as anomalib_image
-from anomalib.models.components import AnomalibModule
+from anomalib.models.components import AnomalibModule, MemoryBankMixin
 from anomalib.pre_processing import PreProcessor
 from lightning import LightningDataModule, seed_everything
 from torch.utils.data import DataLoader, Sampler
@@ -83,12 +83,13 @@ DESCRIPTIONS = {
     "uninet": "UniNet: contrastive student-teacher distillation",
 }
 
-# Training epochs from anomalib's example configs (examples/configs/model/*.yaml); models that
-# fit a memory bank in one pass force max_epochs themselves, the rest default to 100.
+# Training epochs from anomalib's example configs (examples/configs/model/*.yaml). Memory-bank
+# models fix their passes in anomalib's trainer_arguments (1; MH-PatchCore 3) whatever `epochs`
+# says; other models not in the configs default to 100.
 DEFAULT_EPOCHS = {
     "cfa": 30, "cflow": 50, "csflow": 240, "draem": 700, "dsr": 700, "efficient_ad": 1000, "fastflow": 500,
     "fre": 220, "ganomaly": 100, "glass": 100, "inp_former": 200, "patchflow": 200,
-    "reverse_distillation": 200, "stfpm": 100, "uflow": 200, "uninet": 100,
+    "reverse_distillation": 200, "stfpm": 100, "uflow": 200, "uninet": 100, "mh_patchcore": 3,
 }  # fmt: skip
 DEFAULT_BATCH_SIZE = {"efficient_ad": 1}  # EfficientAd refuses other batch sizes; anomalib's default is 32
 
@@ -170,22 +171,24 @@ def _to_tensor(images: np.ndarray, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True).clamp_(0, 1)
 
 
+def _default_steps(model_cls: type[AnomalibModule]) -> list[Transform]:
+    """The transforms of the model's default pre-processor."""
+    transform = model_cls.configure_pre_processor().transform
+    return list(transform.transforms) if isinstance(transform, Compose) else [transform]
+
+
 def _pre_processor(model_cls: type[AnomalibModule], size: int) -> PreProcessor:
     """The model's own pre-processing (normalisation, padding) resized to size², centre crops removed."""
-    transform = model_cls.configure_pre_processor().transform
-    steps = transform.transforms if isinstance(transform, Compose) else [transform]
     kept: list[Transform] = [
         Resize((size, size), interpolation=step.interpolation, antialias=True) if isinstance(step, Resize) else step
-        for step in steps
+        for step in _default_steps(model_cls)
         if not isinstance(step, CenterCrop)
     ]
     return PreProcessor(transform=Compose(kept))
 
 
 def _default_image_size(model_cls: type[AnomalibModule]) -> int:
-    transform = model_cls.configure_pre_processor().transform
-    steps = transform.transforms if isinstance(transform, Compose) else [transform]
-    sizes = [step.size for step in steps if isinstance(step, Resize)]
+    sizes = [step.size for step in _default_steps(model_cls) if isinstance(step, Resize)]
     return int(sizes[0][0]) if sizes else CommonParams.image_size
 
 
@@ -243,7 +246,8 @@ class AnomalibDetector(Detector):
         """The anomalib module; ``fresh=False`` when a saved state_dict will overwrite it (no weight loading)."""
         p = self.params
         kwargs = self._anomalib_kwargs()
-        with tempfile.TemporaryDirectory() as empty, backbone_weights(p.pretrained and fresh, p.weights if fresh else None):
+        source = backbone_weights(p.pretrained and fresh, p.weights if fresh else None)
+        with tempfile.TemporaryDirectory() as empty, source:
             if kwargs.get("dtd_dir", "") is None:
                 kwargs["dtd_dir"] = empty  # no texture images: Perlin-noise anomaly sources
             module = self.anomalib_class(**kwargs)
@@ -331,7 +335,7 @@ def _params_class(name: str, model_cls: type[AnomalibModule]) -> type:
         mutable = isinstance(default, (list, dict))
         specs.append((arg.name, Any, field(default_factory=lambda d=default: copy.deepcopy(d)) if mutable else default))
     specs += [
-        ("epochs", int, DEFAULT_EPOCHS.get(name, 100)),
+        ("epochs", int, DEFAULT_EPOCHS.get(name, 1 if issubclass(model_cls, MemoryBankMixin) else 100)),
         ("batch_size", int, DEFAULT_BATCH_SIZE.get(name, 32)),
         ("image_size", int, _default_image_size(model_cls)),
     ]

@@ -28,7 +28,7 @@ from unittest import mock
 from urllib.parse import urlparse
 
 import timm
-import timm.models._hub as timm_hub
+import timm.models._hub as timm_hub  # where timm downloads (hf_hub_download, download_url_to_file)
 import torch
 import torch.hub
 import torchvision
@@ -36,7 +36,7 @@ from anomalib.data.utils import download as anomalib_download
 from anomalib.utils.path import get_pretrained_weights_dir
 from huggingface_hub import constants as hf_constants
 from huggingface_hub.errors import LocalEntryNotFoundError
-from torchvision.models._api import WeightsEnum
+from torchvision.models import WeightsEnum
 
 PROBE_TIMEOUT_S = 3.0
 
@@ -117,7 +117,8 @@ def _guarded_urlretrieve(original: Callable[..., Any]) -> Callable[..., Any]:
 def offline_guard() -> Iterator[None]:
     """Inside the block downloads fail fast with ``MissingWeightsError`` when there is no network."""
     with ExitStack() as stack:
-        stack.enter_context(mock.patch.object(timm_hub, "hf_hub_download", _guarded_hf_download(timm_hub.hf_hub_download)))
+        hf_download = _guarded_hf_download(timm_hub.hf_hub_download)
+        stack.enter_context(mock.patch.object(timm_hub, "hf_hub_download", hf_download))
         for module in (torch.hub, timm_hub):
             original = module.download_url_to_file
             stack.enter_context(mock.patch.object(module, "download_url_to_file", _guarded_url_download(original)))
@@ -148,6 +149,7 @@ def backbone_weights(pretrained: bool, weights: str | Path | None) -> Iterator[N
     """
     if weights is not None and not Path(weights).is_file():
         raise ValueError(f"weights file {weights} does not exist")
+    use_pretrained = pretrained  # the inner functions' own `pretrained` is what the model asked for
     create_model = timm.create_model
     load_torchvision = WeightsEnum.get_state_dict
 
@@ -164,7 +166,6 @@ def backbone_weights(pretrained: bool, weights: str | Path | None) -> Iterator[N
             return _random_torchvision_state(self)
         return load_torchvision(self, *args, **kwargs)
 
-    use_pretrained = pretrained
     with mock.patch.object(timm, "create_model", timm_create), mock.patch.object(
         WeightsEnum, "get_state_dict", torchvision_state
     ):

@@ -57,15 +57,28 @@ def to_removal(scores: np.ndarray, T: float, single: bool) -> np.ndarray:
     return above
 
 
+def _scored(make: Callable[[], Detector], images: np.ndarray) -> tuple[Detector | None, np.ndarray]:
+    """Training scores of ``images``, plus the detector fitted on all of them when scoring fitted one."""
+    detector = make()
+    if detector.scores_in_sample:
+        return detector, detector.fit(images).train_scores(images)  # scores with this very fit
+    return None, detector.train_scores(images)  # k-fold clones; no full fit needed to rank
+
+
 def fit_robust(make: Callable[[], Detector], images: np.ndarray, spec: WrapperSpec) -> RobustFit:
-    """Fit a detector from ``make()`` on ``images`` under the wrapper ``spec``."""
+    """Fit a detector from ``make()`` on ``images`` under the wrapper ``spec``.
+
+    A round whose scoring already fitted the detector on the kept images (in-sample scorers) hands
+    that fit back when it removes nothing, so the final model is not trained twice.
+    """
     kept = np.arange(len(images))
     removed: list[int] = []
     rounds = 0 if spec.name == "vanilla" else (1 if spec.name == "osr" else spec.max_rounds)
     for done in range(rounds):
-        drop = to_removal(make().train_scores(images[kept]), spec.T, spec.single)
+        fitted, scores = _scored(make, images[kept])
+        drop = to_removal(scores, spec.T, spec.single)
         if len(drop) == 0 or len(drop) >= len(kept) - 1:
-            return RobustFit(make().fit(images[kept]), kept, np.array(removed, int), done + 1)
+            return RobustFit(fitted or make().fit(images[kept]), kept, np.array(removed, int), done + 1)
         removed += kept[drop].tolist()
         kept = np.delete(kept, drop)
     return RobustFit(make().fit(images[kept]), kept, np.array(removed, int), rounds)

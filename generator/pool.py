@@ -95,11 +95,13 @@ def _messages(results: Any, processes: list[Any]) -> Iterator[tuple[Any, ...]]:
 
 
 def _render_requests(config: RenderConfig, requests: list[tuple[ImageJob, bool]]) -> list[tuple[Any, Any, dict[str, Any]]]:
-    from mkdata.generator.worker import SceneRenderer, _silence_blender
+    from mkdata.generator.worker import SceneRenderer, _silence_blender, remove_blender_tempdir
 
     _silence_blender()
     renderer = SceneRenderer(config, threads_per_worker(1))
-    return [renderer.render(job, apply_defect) for job, apply_defect in requests]
+    rendered = [renderer.render(job, apply_defect) for job, apply_defect in requests]
+    remove_blender_tempdir()  # the pool terminates this process next
+    return rendered
 
 
 def render_in_subprocess(config: RenderConfig, requests: list[tuple[ImageJob, bool]]) -> list[tuple[Any, Any, dict[str, Any]]]:

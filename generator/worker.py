@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -155,9 +156,17 @@ def _silence_blender() -> None:
     os.dup2(devnull, 2)
 
 
+def remove_blender_tempdir() -> None:
+    """Delete the blender_* folder bpy made in /tmp; its own teardown, which would, is skipped here."""
+    bpy = sys.modules.get("bpy")
+    if bpy is not None:
+        shutil.rmtree(bpy.app.tempdir, ignore_errors=True)
+
+
 def exit_process(results: Any | None = None) -> None:
     """Leave a process that imported bpy: flush ``results``, then skip interpreter teardown,
     where the bpy module segfaults (exit code -11 measured with bpy 4.2)."""
+    remove_blender_tempdir()
     if results is not None:
         results.close()
         results.join_thread()

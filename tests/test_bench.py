@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from mkdata.benchmark.datasets import read_category
 from mkdata.benchmark.report import ID_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS
-from mkdata.benchmark.robust import to_removal
+from mkdata.benchmark.detectors.registry import create
+from mkdata.benchmark.robust import WrapperSpec, fit_robust, to_removal
 from mkdata.benchmark.synthetic import make_synthetic, write_mvtec
 from mkdata.cli import app
 from mkdata.generator.noise import contaminate, defective_needed
@@ -153,6 +154,20 @@ def test_irp_round_removes_scores_above_t_times_the_median() -> None:
     assert sorted(to_removal(scores, 2.0, single=False)) == [4, 5]
     assert list(to_removal(scores, 2.0, single=True)) == [4]
     assert len(to_removal(scores, 6.0, single=False)) == 0
+
+
+def test_irp_reuses_the_fit_of_its_last_scoring_round() -> None:
+    """An in-sample scorer (ae_l2) that IRP keeps whole is trained once, not once more at the end."""
+    images = make_synthetic(n_train=12, n_test_good=0, n_test_bad=0, size=32).train
+    made = []
+
+    def make():
+        made.append(create("ae_l2", image_size=32, epochs=1, batch_size=4, device="cpu"))
+        return made[-1]
+
+    fit = fit_robust(make, images, WrapperSpec("irp", T=1e6))
+    assert fit.detector is made[0] and len(made) == 1
+    assert fit.rounds == 1 and len(fit.removed) == 0 and list(fit.kept) == list(range(12))
 
 
 def test_ray_backend_runs_the_same_cell_code(dataset: Path, tmp_path: Path, finished_run: Path) -> None:

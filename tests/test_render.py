@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -92,11 +93,17 @@ def test_train_and_test_viewpoints_lie_in_disjoint_angle_bins(tiny: Path) -> Non
         assert (parity[manifest.split == "test"] == 1).all()
 
 
+def blender_temp_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("blender_*"))
+
+
 def test_workers_and_shards_give_the_same_bytes(tiny: Path, tmp_path: Path) -> None:
+    before = blender_temp_dirs()
     assert run_cli(*TINY, "--out", str(tmp_path), "--shard", "0/2", "--workers", "2")[0] == 0
     assert run_cli(*TINY, "--out", str(tmp_path), "--shard", "1/2", "--recycle-after", "2")[0] == 0
     again = png_files(tmp_path / "nut_bolt")
     assert again == png_files(tiny)  # same files, same bytes
+    assert blender_temp_dirs() <= before  # finished (and recycled) workers clean up after Blender
 
 
 def test_killed_run_resumes_to_a_complete_identical_dataset(tiny: Path, tmp_path: Path) -> None:

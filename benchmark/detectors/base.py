@@ -50,6 +50,7 @@ class Detector(ABC):
     description: ClassVar[str]
     yields_map: ClassVar[bool]
     needs_weights: ClassVar[bool] = False
+    scores_in_sample: ClassVar[bool] = False  # train_scores reuses the detector's own fit (no k-fold refits)
     Params: ClassVar[type] = CommonParams
 
     def __init__(self, params: Any) -> None:

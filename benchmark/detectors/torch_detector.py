@@ -39,6 +39,8 @@ def _digest(images: np.ndarray) -> str:
 class TorchDetector(Detector):
     """fit: build the module under the detector's seed and train it; predict: score tensors."""
 
+    scores_in_sample = True
+
     Params = TorchParams
 
     def __init__(self, params: TorchParams) -> None:

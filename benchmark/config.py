@@ -20,7 +20,6 @@ from mkdata.benchmark.robust import WRAPPERS, WrapperSpec
 from mkdata.generator.noise import INJECTORS
 
 DEFAULT_DETECTORS = ("ae_l2", "padim", "patchcore")
-DEFAULT_DETECTOR_PARAMS: dict[str, dict[str, Any]] = {}  # e.g. offline-friendly overrides
 
 TOP_LEVEL_KEYS = {"output", "datasets", "detectors", "wrappers", "contamination", "seeds", "image_size", "device", "limits"}
 

@@ -70,9 +70,15 @@ def summary_markdown(results: pd.DataFrame) -> str:
                   "## Image AUROC by training-set noise level", "", noise_table(ok).to_markdown(), ""]
     failed = results[results.status != "ok"]
     parts += [f"## Failed cells: {len(failed)}", ""]
-    parts += [f"- {r.dataset} / {r.detector} / {r.wrapper} / ratio {r.ratio} / seed {r.seed}: "
-              f"{str(r.error).strip().splitlines()[-1] if str(r.error).strip() else 'failed'}" for r in failed.itertuples()]
+    parts += [f"- {line}" for line in failed_lines(results)]
     return "\n".join(parts) + "\n"
+
+
+def failed_lines(results: pd.DataFrame) -> list[str]:
+    """One line per failed cell: which cell, and the last line of its error (the exception)."""
+    failed = results[results.status != "ok"]
+    return [f"{r.dataset} / {r.detector} / {r.wrapper} / ratio {r.ratio} / seed {r.seed}: "
+            f"{str(r.error).strip().splitlines()[-1] if str(r.error).strip() else 'failed'}" for r in failed.itertuples()]
 
 
 def write_report(output: Path) -> pd.DataFrame:

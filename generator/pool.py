@@ -95,12 +95,12 @@ def _messages(results: Any, processes: list[Any]) -> Iterator[tuple[Any, ...]]:
 
 
 def _render_requests(config: RenderConfig, requests: list[tuple[ImageJob, bool]]) -> list[tuple[Any, Any, dict[str, Any]]]:
-    from mkdata.generator.worker import SceneRenderer, _silence_blender, remove_blender_tempdir
+    from mkdata.generator.worker import SceneRenderer, _silence_blender, remove_temp_dirs
 
     _silence_blender()
     renderer = SceneRenderer(config, threads_per_worker(1))
     rendered = [renderer.render(job, apply_defect) for job, apply_defect in requests]
-    remove_blender_tempdir()  # the pool terminates this process next
+    remove_temp_dirs()  # the pool terminates this process next
     return rendered
 
 

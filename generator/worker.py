@@ -156,17 +156,19 @@ def _silence_blender() -> None:
     os.dup2(devnull, 2)
 
 
-def remove_blender_tempdir() -> None:
-    """Delete the blender_* folder bpy made in /tmp; its own teardown, which would, is skipped here."""
-    bpy = sys.modules.get("bpy")
-    if bpy is not None:
-        shutil.rmtree(bpy.app.tempdir, ignore_errors=True)
+def remove_temp_dirs() -> None:
+    """Delete this process's Blender and BlenderProc temp folders; the interpreter teardown that
+    would delete Blender's is skipped by ``exit_process``, and BlenderProc never deletes its own."""
+    if "bpy" in sys.modules:
+        api = load_bproc()  # cached: the namespace made when the process started rendering
+        for folder in (api.bpy.app.tempdir, api.temp_dir):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def exit_process(results: Any | None = None) -> None:
     """Leave a process that imported bpy: flush ``results``, then skip interpreter teardown,
     where the bpy module segfaults (exit code -11 measured with bpy 4.2)."""
-    remove_blender_tempdir()
+    remove_temp_dirs()
     if results is not None:
         results.close()
         results.join_thread()

@@ -173,7 +173,7 @@ def bench(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from mkdata.benchmark.config import BenchConfig, ConfigError, load_config
-    from mkdata.benchmark.report import miad_table, write_report
+    from mkdata.benchmark.report import failed_lines, miad_table, write_report
     from mkdata.benchmark.runner import prepare, run_bench, select, with_output
 
     try:
@@ -205,6 +205,8 @@ def bench(
             Console().print(miad_table(ok).to_markdown())
         Console().print(f"{summary.succeeded} cells ok, {summary.failed} failed, {summary.skipped} already done → {settings.output}")
     if summary.failed:
+        for line in failed_lines(results):
+            err.print(f"[red]failed[/] {escape(line)}", highlight=False)
         raise typer.Exit(1)
 
 

@@ -103,8 +103,9 @@ def test_rerun_skips_finished_cells(finished_run: Path, dataset: Path, tmp_path:
 def test_a_failing_detector_is_recorded_and_the_others_finish(dataset: Path, tmp_path: Path) -> None:
     detectors = [{"name": "ae_l2", "params": TINY_AE}, {"name": "ae_l2", "params": {"epochs": 0}}]
     config = write_config(tmp_path / "b.yaml", dataset, tmp_path / "out", detectors=detectors, contamination={"ratios": [0.0]})
-    code, _ = bench("--config", str(config))
+    code, output = bench("--config", str(config))
     assert code == 1
+    assert "failed syn / ae_l2(epochs=0)" in " ".join(output.split())  # the console names the cell
     results = pd.read_parquet(tmp_path / "out" / "results.parquet").set_index("detector")
     assert results.loc["ae_l2(batch_size=8, epochs=2)", "status"] == "ok"
     failed = results.loc["ae_l2(epochs=0)"]

@@ -94,7 +94,9 @@ def test_train_and_test_viewpoints_lie_in_disjoint_angle_bins(tiny: Path) -> Non
 
 
 def blender_temp_dirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("blender_*"))
+    """Blender's and BlenderProc's per-process folders in /tmp."""
+    tmp = Path(tempfile.gettempdir())
+    return set(tmp.glob("blender_*")) | set(tmp.glob("mkdata_bproc_*"))
 
 
 def test_workers_and_shards_give_the_same_bytes(tiny: Path, tmp_path: Path) -> None:
@@ -103,7 +105,7 @@ def test_workers_and_shards_give_the_same_bytes(tiny: Path, tmp_path: Path) -> N
     assert run_cli(*TINY, "--out", str(tmp_path), "--shard", "1/2", "--recycle-after", "2")[0] == 0
     again = png_files(tmp_path / "nut_bolt")
     assert again == png_files(tiny)  # same files, same bytes
-    assert blender_temp_dirs() <= before  # finished (and recycled) workers clean up after Blender
+    assert blender_temp_dirs() <= before  # finished (and recycled) workers clean up after Blender(Proc)
 
 
 def test_killed_run_resumes_to_a_complete_identical_dataset(tiny: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -159,10 +160,11 @@ def _silence_blender() -> None:
 def remove_temp_dirs() -> None:
     """Delete this process's Blender and BlenderProc temp folders; the interpreter teardown that
     would delete Blender's is skipped by ``exit_process``, and BlenderProc never deletes its own."""
-    if "bpy" in sys.modules:
-        api = load_bproc()  # cached: the namespace made when the process started rendering
-        for folder in (api.bpy.app.tempdir, api.temp_dir):
-            shutil.rmtree(folder, ignore_errors=True)
+    bpy = sys.modules.get("bpy")
+    utility = sys.modules.get("blenderproc.python.utility.Utility")
+    folders = (bpy.app.tempdir if bpy else None, getattr(utility.Utility, "temp_dir", None) if utility else None)
+    for folder in filter(None, folders):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def exit_process(results: Any | None = None) -> None:
@@ -183,6 +185,7 @@ def worker_main(config: RenderConfig, threads: int, recycle_after: int, jobs: An
     the scene cannot be built, or ("recycle", None) on ``results``.
     """
     _silence_blender()
+    signal.signal(signal.SIGTERM, lambda *_: exit_process())  # the pool stops idle workers this way
     try:
         _serve(config, threads, recycle_after, jobs, results)
     finally:

@@ -36,35 +36,6 @@ SLACK_POINTS = 24  # points along a bowed dropper's centre line
 POINT_OF_INTEREST = np.array([0.0, 0.0, 0.3])
 
 
-def tube(path: np.ndarray, radius: float, sides: int = 12) -> tuple[list, list]:
-    """Vertices/faces of a capped tube of ``radius`` around the polyline ``path`` (n×3)."""
-    path = np.asarray(path, float)
-    tangents = np.gradient(path, axis=0)
-    tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
-    reference = np.eye(3)[int(np.argmin(np.abs(tangents.mean(axis=0))))]  # axis least along the tube
-    angles = np.linspace(0, 2 * math.pi, sides, endpoint=False)
-    verts = []
-    for point, tangent in zip(path, tangents):
-        normal = np.cross(tangent, reference)
-        normal /= np.linalg.norm(normal)
-        binormal = np.cross(tangent, normal)
-        verts.extend(tuple(point + radius * (math.cos(a) * normal + math.sin(a) * binormal)) for a in angles)
-    faces = [(i * sides + k, i * sides + (k + 1) % sides, (i + 1) * sides + (k + 1) % sides, (i + 1) * sides + k)
-             for i in range(len(path) - 1) for k in range(sides)]
-    faces += [tuple(range(sides))[::-1], tuple(range((len(path) - 1) * sides, len(path) * sides))]
-    return verts, faces
-
-
-def merge(*parts: tuple[list, list]) -> tuple[list, list]:
-    """One vertex/face list from several (vertex indices of later parts shifted)."""
-    verts: list = []
-    faces: list = []
-    for part_verts, part_faces in parts:
-        faces.extend(tuple(index + len(verts) for index in face) for face in part_faces)
-        verts.extend(part_verts)
-    return verts, faces
-
-
 def messenger_height(x: float | np.ndarray) -> float | np.ndarray:
     """Height of the messenger wire's axis above the contact wire's at ``x`` (a shallow parabola)."""
     return MESSENGER_MID + MESSENGER_SAG * np.square(x)
@@ -72,9 +43,9 @@ def messenger_height(x: float | np.ndarray) -> float | np.ndarray:
 
 def clamp_mesh(x: float, wire_z: float, wire_r: float, lug_from: float, lug_to: float) -> tuple[list, list]:
     """A dropper clamp: an octagonal sleeve round the wire and a square lug towards the dropper."""
-    sleeve = tube(np.array([[x - 0.024, 0, wire_z], [x + 0.024, 0, wire_z]]), wire_r + 0.006, sides=8)
-    lug = tube(np.array([[x, 0, lug_from], [x, 0, lug_to]]), 0.009, sides=4)
-    return merge(sleeve, lug)
+    sleeve = geometry.tube(np.array([[x - 0.024, 0, wire_z], [x + 0.024, 0, wire_z]]), wire_r + 0.006, sides=8)
+    lug = geometry.tube(np.array([[x, 0, lug_from], [x, 0, lug_to]]), 0.009, sides=4)
+    return geometry.merge(sleeve, lug)
 
 
 def dropper_ends(x: float) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +84,8 @@ class CatenaryDropper(Scenario):
         brass = principled(bp, "clamp_brass", (0.62, 0.46, 0.20), metallic=0.8, roughness=0.35)
         span = np.linspace(-LINE_HALF_LENGTH, LINE_HALF_LENGTH, 97)
         straight = np.array([[-LINE_HALF_LENGTH, 0, 0], [LINE_HALF_LENGTH, 0, 0]])
-        geometry.mesh_object(bp, "contact_wire", *tube(straight, CONTACT_R, 16), copper)
-        geometry.mesh_object(bp, "messenger_wire", *tube(np.stack([span, 0 * span, messenger_height(span)], 1), MESSENGER_R, 16), bronze)
+        geometry.mesh_object(bp, "contact_wire", *geometry.tube(straight, CONTACT_R, 16), copper)
+        geometry.mesh_object(bp, "messenger_wire", *geometry.tube(np.stack([span, 0 * span, messenger_height(span)], 1), MESSENGER_R, 16), bronze)
         self.slack: dict[str, tuple[Any, float]] = {}  # dropper name -> (its hidden bowed twin, x)
         for k, x in enumerate(DROPPER_X):
             top_z = float(messenger_height(x))
@@ -123,8 +94,8 @@ class CatenaryDropper(Scenario):
             geometry.mesh_object(bp, f"clamp_contact_{k}", *contact_clamp, brass, smooth=False)
             geometry.mesh_object(bp, f"clamp_messenger_{k}", *messenger_clamp, brass, smooth=False)
             bottom, top = dropper_ends(x)
-            geometry.mesh_object(bp, f"dropper_{k}", *tube(np.stack([bottom, top]), DROPPER_R, 10), dropper_bronze)
-            bowed = tube(bowed_path(bottom, top, np.array([0.0, 1.0, 0.0]), 0.1, 1.0), DROPPER_R, 10)
+            geometry.mesh_object(bp, f"dropper_{k}", *geometry.tube(np.stack([bottom, top]), DROPPER_R, 10), dropper_bronze)
+            bowed = geometry.tube(bowed_path(bottom, top, np.array([0.0, 1.0, 0.0]), 0.1, 1.0), DROPPER_R, 10)
             slack = geometry.mesh_object(bp, f"dropper_{k}_slack", *bowed, dropper_bronze)
             slack.hide_render = True
             self.slack[f"dropper_{k}"] = (slack, x)
@@ -175,7 +146,7 @@ class CatenaryDropper(Scenario):
         across += math.pi * int(rng.integers(2))  # bow to the left or to the right
         direction = np.array([math.cos(across), math.sin(across), 0.0])
         amplitude, skew = float(rng.uniform(0.05, 0.12)), float(rng.uniform(0.7, 1.4))
-        verts, _ = tube(bowed_path(bottom, top, direction, amplitude, skew), DROPPER_R, 10)
+        verts, _ = geometry.tube(bowed_path(bottom, top, direction, amplitude, skew), DROPPER_R, 10)
         slack.data.vertices.foreach_set("co", np.asarray(verts, dtype=np.float32).ravel())
         slack.data.update()
         return {"bow_m": amplitude, "bow_heading_deg": math.degrees(across) % 360}

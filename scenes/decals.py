@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mkdata.scenes.base import DefectChange
+from mkdata.scenes.base import DefectChange, Scenario
 
 ShapeFn = Callable[[np.random.Generator], tuple[list[tuple[float, float, float]], list[tuple[int, ...]]]]
 SURFACE_OFFSET = 0.0004  # metres above the host, so the decal wins the depth test
@@ -152,3 +152,14 @@ def sample_surface_point(bp: Any, host: Any, rng: np.random.Generator, facing: n
         u, v = 1 - u, 1 - v
     a, b, c = triangles[k]
     return a + u * (b - a) + v * (c - a), normals[k]
+
+
+def place_decal(decals: dict[str, list[tuple[Decal, np.ndarray | None]]], scenario: Scenario, defect_type: str,
+                host: Any, rng: np.random.Generator, camera_location: np.ndarray) -> DefectChange:
+    """Show one of ``defect_type``'s decal variants (decal, along-direction or None for random)
+    on ``host`` facing the camera. Unknown types raise ValueError."""
+    if defect_type not in decals:
+        raise ValueError(f"{scenario.spec.name} has no defect type {defect_type!r}; valid: {', '.join(scenario.spec.defect_types)}")
+    variants = decals[defect_type]
+    decal, along = variants[int(rng.integers(len(variants)))]
+    return decal.place(host, rng, facing=camera_location, along=along)

@@ -1,8 +1,12 @@
-"""Small procedural meshes built with bpy operators (boxes, prisms), named for segmentation."""
+"""Small procedural meshes, named for segmentation: bpy-operator boxes and prisms, meshes from
+vertex/face lists (tubes along a polyline, merged parts)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
 
 
 def _finish(bp: Any, name: str, material: Any, bevel: float) -> Any:
@@ -60,3 +64,32 @@ def mesh_object(bp: Any, name: str, verts: list, faces: list, material: Any, smo
     obj = bp.bpy.data.objects.new(name, mesh)
     bp.bpy.context.scene.collection.objects.link(obj)
     return obj
+
+
+def tube(path: np.ndarray, radius: float, sides: int = 12) -> tuple[list, list]:
+    """Vertices/faces of a capped tube of ``radius`` around the polyline ``path`` (n×3)."""
+    path = np.asarray(path, float)
+    tangents = np.gradient(path, axis=0)
+    tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
+    reference = np.eye(3)[int(np.argmin(np.abs(tangents.mean(axis=0))))]  # axis least along the tube
+    angles = np.linspace(0, 2 * math.pi, sides, endpoint=False)
+    verts = []
+    for point, tangent in zip(path, tangents):
+        normal = np.cross(tangent, reference)
+        normal /= np.linalg.norm(normal)
+        binormal = np.cross(tangent, normal)
+        verts.extend(tuple(point + radius * (math.cos(a) * normal + math.sin(a) * binormal)) for a in angles)
+    faces = [(i * sides + k, i * sides + (k + 1) % sides, (i + 1) * sides + (k + 1) % sides, (i + 1) * sides + k)
+             for i in range(len(path) - 1) for k in range(sides)]
+    faces += [tuple(range(sides))[::-1], tuple(range((len(path) - 1) * sides, len(path) * sides))]
+    return verts, faces
+
+
+def merge(*parts: tuple[list, list]) -> tuple[list, list]:
+    """One vertex/face list from several (vertex indices of later parts shifted)."""
+    verts: list = []
+    faces: list = []
+    for part_verts, part_faces in parts:
+        faces.extend(tuple(index + len(verts) for index in face) for face in part_faces)
+        verts.extend(part_verts)
+    return verts, faces

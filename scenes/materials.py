@@ -1,4 +1,5 @@
-"""Procedural materials shared by scenarios (Principled BSDF with optional banded bump)."""
+"""Procedural materials shared by scenarios: Principled BSDF (optional banded bump), noise bump,
+colour ramps driving the base colour."""
 
 from __future__ import annotations
 
@@ -40,3 +41,43 @@ def assign(obj: Any, material: Any) -> None:
     """Give a bpy object exactly one material."""
     obj.data.materials.clear()
     obj.data.materials.append(material)
+
+
+def add_noise_bump(material: Any, scale: float, strength: float, distance: float = 0.001) -> None:
+    """Give a Principled material a fine noise bump (mill scale, concrete, grass)."""
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    noise, bump = nodes.new("ShaderNodeTexNoise"), nodes.new("ShaderNodeBump")
+    noise.inputs["Scale"].default_value = scale
+    noise.inputs["Detail"].default_value = 8.0
+    bump.inputs["Strength"].default_value = strength
+    bump.inputs["Distance"].default_value = distance
+    links.new(nodes.new("ShaderNodeNewGeometry").outputs["Position"], noise.inputs["Vector"])
+    links.new(noise.outputs["Fac"], bump.inputs["Height"])
+    links.new(bump.outputs["Normal"], nodes["Principled BSDF"].inputs["Normal"])
+
+
+def colour_ramp(material: Any, source: Any, stops: tuple[tuple[float, tuple[float, float, float]], ...]) -> Any:
+    """A colour-ramp node in ``material`` over the value socket ``source``; returns its colour output."""
+    ramp = material.node_tree.nodes.new("ShaderNodeValToRGB")
+    material.node_tree.links.new(source, ramp.inputs["Fac"])
+    elements = ramp.color_ramp.elements
+    while len(elements) < len(stops):
+        elements.new(0.0)
+    for element, (position, colour) in zip(elements, stops):
+        element.position, element.color = position, (*colour, 1.0)
+    return ramp.outputs["Color"]
+
+
+def set_base_colour(material: Any, colour: Any) -> None:
+    """Drive a Principled material's base colour by the socket ``colour``."""
+    material.node_tree.links.new(colour, material.node_tree.nodes["Principled BSDF"].inputs["Base Color"])
+
+
+def mottled(material: Any, scale: float, stops: tuple[tuple[float, tuple[float, float, float]], ...]) -> None:
+    """Base colour from a ramp over 3-D noise (oxide patches on weld metal, a grass field)."""
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    noise = nodes.new("ShaderNodeTexNoise")
+    noise.inputs["Scale"].default_value = scale
+    noise.inputs["Detail"].default_value = 4.0
+    links.new(nodes.new("ShaderNodeNewGeometry").outputs["Position"], noise.inputs["Vector"])
+    set_base_colour(material, colour_ramp(material, noise.outputs["Fac"], stops))

@@ -16,8 +16,8 @@ import numpy as np
 from mkdata.scenes import geometry
 from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
 from mkdata.scenes.day import DayEnvironment
-from mkdata.scenes.decals import Decal, crack_shape, pits_shape
-from mkdata.scenes.materials import principled
+from mkdata.scenes.decals import Decal, crack_shape, pits_shape, place_decal
+from mkdata.scenes.materials import add_noise_bump, colour_ramp, mottled, principled, set_base_colour
 from mkdata.scenes.surfaces import Degradation
 
 # Geometry (metres). The joint runs along Y at x = 0; the plates' top face is at PLATE_TOP.
@@ -77,39 +77,6 @@ def spatter_mesh(rng: np.random.Generator, count: int = 26, sides: int = 6) -> t
     return verts, faces
 
 
-def add_noise_bump(material: Any, scale: float, strength: float, distance: float = 0.001) -> None:
-    """Give a Principled material a fine noise bump (mill scale, concrete, grass).
-
-    This and the colour helpers below are shared with photovoltaic_module; they could move to
-    ``scenes/materials.py`` (and ``place_decal`` to ``scenes/decals.py``)."""
-    nodes, links = material.node_tree.nodes, material.node_tree.links
-    noise, bump = nodes.new("ShaderNodeTexNoise"), nodes.new("ShaderNodeBump")
-    noise.inputs["Scale"].default_value = scale
-    noise.inputs["Detail"].default_value = 8.0
-    bump.inputs["Strength"].default_value = strength
-    bump.inputs["Distance"].default_value = distance
-    links.new(nodes.new("ShaderNodeNewGeometry").outputs["Position"], noise.inputs["Vector"])
-    links.new(noise.outputs["Fac"], bump.inputs["Height"])
-    links.new(bump.outputs["Normal"], nodes["Principled BSDF"].inputs["Normal"])
-
-
-def colour_ramp(material: Any, source: Any, stops: tuple[tuple[float, tuple[float, float, float]], ...]) -> Any:
-    """A colour-ramp node in ``material`` over the value socket ``source``; returns its colour output."""
-    ramp = material.node_tree.nodes.new("ShaderNodeValToRGB")
-    material.node_tree.links.new(source, ramp.inputs["Fac"])
-    elements = ramp.color_ramp.elements
-    while len(elements) < len(stops):
-        elements.new(0.0)
-    for element, (position, colour) in zip(elements, stops):
-        element.position, element.color = position, (*colour, 1.0)
-    return ramp.outputs["Color"]
-
-
-def set_base_colour(material: Any, colour: Any) -> None:
-    """Drive a Principled material's base colour by the socket ``colour``."""
-    material.node_tree.links.new(colour, material.node_tree.nodes["Principled BSDF"].inputs["Base Color"])
-
-
 def colour_by_distance(material: Any, stops: tuple[tuple[float, tuple[float, float, float]], ...], wobble: float, axis: int = 0) -> None:
     """Base colour from a ramp over |world coordinate ``axis``|, its bands wavering by up to
     ``wobble`` metres (heat tint beside a weld)."""
@@ -126,27 +93,6 @@ def colour_by_distance(material: Any, stops: tuple[tuple[float, tuple[float, flo
     wavy.inputs[1].default_value = wobble
     links.new(absolute.outputs["Value"], wavy.inputs[2])
     set_base_colour(material, colour_ramp(material, wavy.outputs["Value"], stops))
-
-
-def mottled(material: Any, scale: float, stops: tuple[tuple[float, tuple[float, float, float]], ...]) -> None:
-    """Base colour from a ramp over 3-D noise (oxide patches on weld metal, a grass field)."""
-    nodes, links = material.node_tree.nodes, material.node_tree.links
-    noise = nodes.new("ShaderNodeTexNoise")
-    noise.inputs["Scale"].default_value = scale
-    noise.inputs["Detail"].default_value = 4.0
-    links.new(nodes.new("ShaderNodeNewGeometry").outputs["Position"], noise.inputs["Vector"])
-    set_base_colour(material, colour_ramp(material, noise.outputs["Fac"], stops))
-
-
-def place_decal(decals: dict[str, list[tuple[Decal, np.ndarray | None]]], scenario: Scenario, defect_type: str,
-                host: Any, rng: np.random.Generator, camera_location: np.ndarray) -> DefectChange:
-    """Show one of ``defect_type``'s decal variants (decal, along-direction or None for random)
-    on ``host`` facing the camera. Unknown types raise ValueError."""
-    if defect_type not in decals:
-        raise ValueError(f"{scenario.spec.name} has no defect type {defect_type!r}; valid: {', '.join(scenario.spec.defect_types)}")
-    variants = decals[defect_type]
-    decal, along = variants[int(rng.integers(len(variants)))]
-    return decal.place(host, rng, facing=camera_location, along=along)
 
 
 class MetalWelding(Scenario):

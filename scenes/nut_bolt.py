@@ -8,7 +8,6 @@ exposing thread); ``missing_washer`` (the nut sits down on the bracket where the
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 

@@ -17,9 +17,8 @@ import numpy as np
 from mkdata.scenes import geometry
 from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
 from mkdata.scenes.day import DayEnvironment
-from mkdata.scenes.decals import Decal, blob_shape
-from mkdata.scenes.materials import principled
-from mkdata.scenes.metal_welding import add_noise_bump, colour_ramp, mottled, place_decal, set_base_colour
+from mkdata.scenes.decals import Decal, blob_shape, place_decal
+from mkdata.scenes.materials import add_noise_bump, colour_ramp, mottled, principled, set_base_colour
 from mkdata.scenes.surfaces import CLEAN
 
 # Geometry (metres), in the module's frame: u across (world X), v up the slope, w out of the face.

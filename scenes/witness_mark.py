@@ -21,7 +21,6 @@ import numpy as np
 
 from mkdata.scenes import geometry
 from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
-from mkdata.scenes.catenary_dropper import merge
 from mkdata.scenes.day import DayEnvironment
 from mkdata.scenes.materials import principled
 from mkdata.scenes.surfaces import Degradation
@@ -54,11 +53,11 @@ def witness_paint(heading: float) -> dict[str, tuple[list, list]]:
     """The three parts of a witness line drawn outwards along ``heading``: each a top strip and
     (where the line goes over an edge) a strip down the side below it."""
     return {
-        "bolt_paint": merge(slab((-0.4 * BOLT_R, BOLT_R), (BOLT_TOP, BOLT_TOP + PAINT_T), heading),
+        "bolt_paint": geometry.merge(slab((-0.4 * BOLT_R, BOLT_R), (BOLT_TOP, BOLT_TOP + PAINT_T), heading),
                             slab((BOLT_R, BOLT_R + PAINT_T), (NUT_TOP, BOLT_TOP + PAINT_T), heading)),
-        "nut_paint": merge(slab((BOLT_R, NUT_FLAT), (NUT_TOP, NUT_TOP + PAINT_T), heading),
+        "nut_paint": geometry.merge(slab((BOLT_R, NUT_FLAT), (NUT_TOP, NUT_TOP + PAINT_T), heading),
                            slab((NUT_FLAT, NUT_FLAT + PAINT_T), (NUT_BOTTOM, NUT_TOP + PAINT_T), heading)),
-        "base_paint": merge(slab((NUT_FLAT, WASHER_R), (NUT_BOTTOM, NUT_BOTTOM + PAINT_T), heading),
+        "base_paint": geometry.merge(slab((NUT_FLAT, WASHER_R), (NUT_BOTTOM, NUT_BOTTOM + PAINT_T), heading),
                             slab((WASHER_R, WASHER_R + PAINT_T), (PLATE_TOP, NUT_BOTTOM + PAINT_T), heading),
                             slab((WASHER_R, WASHER_R + 0.03), (PLATE_TOP, PLATE_TOP + PAINT_T), heading)),
     }

@@ -91,7 +91,9 @@ DEFAULT_EPOCHS = {
     "fre": 220, "ganomaly": 100, "glass": 100, "inp_former": 200, "patchflow": 200,
     "reverse_distillation": 200, "stfpm": 100, "uflow": 200, "uninet": 100, "mh_patchcore": 3,
 }  # fmt: skip
-DEFAULT_BATCH_SIZE = {"efficient_ad": 1}  # EfficientAd refuses other batch sizes; anomalib's default is 32
+# anomalib's datamodules default to 32. EfficientAd refuses other sizes than 1. DRAEM: its paper's
+# 8; at 32, one CPU training step on 256² images went over 24 GiB and was OOM-killed (measured).
+DEFAULT_BATCH_SIZE = {"efficient_ad": 1, "draem": 8}
 
 # Constructor defaults this wrapper changes, each with its reason.
 ANOMALIB_OVERRIDES: dict[str, dict[str, Any]] = {

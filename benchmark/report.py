@@ -68,9 +68,8 @@ def summary_markdown(results: pd.DataFrame) -> str:
         parts += ["## Image AUROC / Recall@1%FPR (clean training set, vanilla)", "", miad_table(ok).to_markdown(), "",
                   "## AUPRO@0.3", "", aupro_table(ok).to_markdown(), "",
                   "## Image AUROC by training-set noise level", "", noise_table(ok).to_markdown(), ""]
-    failed = results[results.status != "ok"]
-    parts += [f"## Failed cells: {len(failed)}", ""]
-    parts += [f"- {line}" for line in failed_lines(results)]
+    failures = failed_lines(results)
+    parts += [f"## Failed cells: {len(failures)}", "", *(f"- {line}" for line in failures)]
     return "\n".join(parts) + "\n"
 
 

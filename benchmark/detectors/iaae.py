@@ -31,22 +31,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mkdata.benchmark.detectors.autoencoders import AEParams
 from mkdata.benchmark.detectors.nets import ConvAutoencoder, latent_gradcam, stem_layers
 from mkdata.benchmark.detectors.registry import register
 from mkdata.benchmark.detectors.ssim import ssim_loss
-from mkdata.benchmark.detectors.torch_detector import TorchDetector, TorchParams
+from mkdata.benchmark.detectors.torch_detector import TorchDetector
 from mkdata.benchmark.detectors.torch_training import batched, train
 
 _TABLE_LATENT_LAYER = 10  # the latent convolution's number in the 256² table
 
 
 @dataclass
-class IAAEParams(TorchParams):
+class IAAEParams(AEParams):
     epochs: int = 400
-    batch_size: int = 128
-    lr: float = 2e-4
-    weight_decay: float = 1e-5
-    latent_dim: int = 100
     attention_weight: float = 1.0  # λ
     gradcam_layer: int = 9
     power: int = 9  # p

@@ -60,10 +60,13 @@ CONFIGS: dict[str, dict] = {
     "knn": {},
 }
 # Image AUROC not asserted for these two (measured 0.66 and 0.66 here, 0.44 and 0.83 with seed 1):
-# the SSIM-AE cannot reconstruct the random texture through its 1×1×100 bottleneck, so 1 − SSIM
-# is high everywhere and a defect's luminance shift barely changes it; IAAE's image score (sum of
-# the attention map of a standardised exp-difference) is weak here. Both maps do localise the
-# defects (pixel AUROC 0.95 / 0.90): that is asserted instead.
+# the SSIM-AE cannot reconstruct the random texture through its 1×1×100 bottleneck (it keeps about
+# half the input's variance), so 1 − SSIM is high everywhere and a normal image's worst spot (at
+# fixed positions near the border) competes with a defect's. Neither a border-free ("valid") SSIM
+# map (0.85), 96 training images (0.67–0.78 over seeds) nor a smoother texture (0.56–1.0 over
+# data seeds) makes it reliable. IAAE's image score (the sum of the attention map of a
+# standardised exp-difference) is weak here too. Both maps do localise the defects (pixel AUROC
+# 0.95 / 0.90): that is asserted instead.
 NO_IMAGE_AUROC = {"ae_ssim", "iaae"}
 OWN_MODULES = {"autoencoders", "iaae", "differnet", "unified_ad", "classical"}
 
@@ -344,6 +347,36 @@ def test_differnet_score_is_invariant_to_quarter_turns(data, fitted):
     images = data.test[-4:]
     turned = np.ascontiguousarray(np.rot90(images, 1, axes=(1, 2)))
     np.testing.assert_allclose(detector.predict(turned).scores, detector.predict(images).scores, rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def differnet_with_map(data, fitted, tmp_path_factory):
+    """The fitted DifferNet, saved and loaded back with ``gradient_map`` switched on."""
+    detector, _ = fitted("differnet")
+    path = tmp_path_factory.mktemp("differnet")
+    detector.save(path)
+    loaded = Detector.load(path)
+    loaded.params.gradient_map = True
+    return loaded
+
+
+def test_differnet_gradient_map_localises_defects_and_keeps_the_scores(data, fitted, differnet_with_map):
+    _, plain = fitted("differnet")
+    pred = differnet_with_map.predict(data.test)
+    np.testing.assert_allclose(pred.scores, plain.scores, rtol=1e-5)
+    assert plain.maps is None and pred.maps.shape == data.masks.shape
+    bad = data.labels == 1
+    assert roc_auc_score(data.masks[bad].ravel(), pred.maps[bad].ravel()) >= 0.75  # 0.84 measured
+
+
+def test_differnet_gradient_map_turns_with_the_image(data, differnet_with_map):
+    """Each gradient is rotated back to the input's frame: a quarter turn of the input turns the map."""
+    images = data.test[-3:]
+    turned = np.ascontiguousarray(np.rot90(images, 1, axes=(1, 2)))
+    maps = differnet_with_map.predict(images).maps
+    np.testing.assert_allclose(
+        differnet_with_map.predict(turned).maps, np.rot90(maps, 1, axes=(1, 2)), rtol=1e-3, atol=1e-3 * maps.max()
+    )
 
 
 def test_neighbour_mask_hides_the_neighbourhood():

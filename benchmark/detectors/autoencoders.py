@@ -23,7 +23,6 @@ from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import kornia
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -45,7 +44,7 @@ from mkdata.benchmark.detectors.ssim import (
     ssim_map,
 )
 from mkdata.benchmark.detectors.torch_detector import TorchDetector, TorchParams
-from mkdata.benchmark.detectors.torch_training import batched, to_tensor, train
+from mkdata.benchmark.detectors.torch_training import batched, smooth_maps, to_tensor, train
 
 Scores = tuple[torch.Tensor, torch.Tensor | None]
 
@@ -100,11 +99,7 @@ class ReconstructionDetector(AutoencoderDetector):
             raise ValueError(f"map_sigma must be ≥ 0, got {params.map_sigma}")
 
     def _smooth(self, maps: torch.Tensor) -> torch.Tensor:
-        sigma = self.params.map_sigma
-        if sigma == 0:
-            return maps
-        size = 2 * int(4 * sigma + 0.5) + 1
-        return kornia.filters.gaussian_blur2d(maps[:, None], (size, size), (sigma, sigma))[:, 0]
+        return smooth_maps(maps, self.params.map_sigma)
 
     def reconstruct(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The inputs as the model sees them and their reconstructions, both (N, 3, S, S) float32."""

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import kornia
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -69,6 +70,14 @@ def to_image_resolution(maps: torch.Tensor, shape: tuple[int, int]) -> np.ndarra
     if maps.shape[-2:] != tuple(shape):
         maps = F.interpolate(maps[:, None].float(), size=tuple(shape), mode="bilinear", align_corners=False)[:, 0]
     return maps.float().cpu().numpy()
+
+
+def smooth_maps(maps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """N×h×w maps blurred by a Gaussian of ``sigma`` pixels (kernel ±4σ; ``sigma=0`` returns them as is)."""
+    if sigma == 0:
+        return maps
+    size = 2 * int(4 * sigma + 0.5) + 1
+    return kornia.filters.gaussian_blur2d(maps[:, None], (size, size), (sigma, sigma))[:, 0]
 
 
 def train(

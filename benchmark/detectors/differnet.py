@@ -15,11 +15,11 @@ test rotations are evenly spaced (k·360/n degrees) instead of random, so a scor
 on the batch it was computed in. Paper settings: 448², batch 24 images (96 transformed samples),
 400 epochs, 4 / 64 transforms.
 
-Anomaly map (``gradient_map=True``; off by default because it adds a backward pass through the
-backbone per transform, about doubling predict time): DifferNet's gradient map — the gradient
-of each transformed image's NLL w.r.t. that transformed image, its L2 norm over colour channels,
-rotated back, averaged over the test transforms and smoothed by a Gaussian of ``map_sigma``
-pixels (the paper's σ = 4).
+Anomaly map (``gradient_map=True``): DifferNet's gradient map — the gradient of each transformed
+image's NLL w.r.t. that transformed image, its L2 norm over colour channels, rotated back,
+averaged over the test transforms and smoothed by a Gaussian of ``map_sigma`` pixels (the
+paper's σ = 4). Off by default: the backward pass through the backbone per transform costs
+7.6 s instead of 2.4 s per image at 448² with 64 rotations on 2 CPU cores (measured).
 
 Training-set scores are in-sample (``TorchDetector.train_scores``): honest for a flow, which
 models the feature density rather than storing images.

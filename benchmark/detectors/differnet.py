@@ -40,22 +40,20 @@ from torch import nn
 
 from mkdata.benchmark.detectors.nets import FeatureExtractor, backbone_from_params
 from mkdata.benchmark.detectors.registry import register
-from mkdata.benchmark.detectors.torch_detector import TorchDetector, TorchParams
+from mkdata.benchmark.detectors.torch_detector import BackboneParams, TorchDetector
 from mkdata.benchmark.detectors.torch_training import TrainSpec, batched, smooth_maps, train
 
 _MIN_SCALE = 64  # AlexNet's trunk needs inputs of at least 63 px
 
 
 @dataclass
-class DifferNetParams(TorchParams):
+class DifferNetParams(BackboneParams):
     image_size: int = 448
     epochs: int = 400
     batch_size: int = 24  # images per step; each contributes n_transforms samples
     lr: float = 2e-4
     weight_decay: float = 1e-5
     backbone: str = "alexnet"
-    pretrained: bool = True
-    weights: str | None = None  # local state-dict file for the backbone (wins over pretrained)
     n_scales: int = 3
     coupling_blocks: int = 8
     fc_hidden: int = 2048

@@ -27,22 +27,20 @@ from torch import nn
 
 from mkdata.benchmark.detectors.nets import FeatureExtractor, backbone_from_params
 from mkdata.benchmark.detectors.registry import register
-from mkdata.benchmark.detectors.torch_detector import TorchDetector, TorchParams
+from mkdata.benchmark.detectors.torch_detector import BackboneParams, TorchDetector
 from mkdata.benchmark.detectors.torch_training import TrainSpec, batched, train
 
 _STRIDE = 16
 
 
 @dataclass
-class UniADParams(TorchParams):
+class UniADParams(BackboneParams):
     image_size: int = 224
     epochs: int = 500
     batch_size: int = 8  # UniAD's per-GPU batch (8 GPUs in the paper); 64 needs ~6 GiB more on a CPU
     lr: float = 1e-4
     weight_decay: float = 1e-4
     backbone: str = "efficientnet_b4"
-    pretrained: bool = True
-    weights: str | None = None  # local state-dict file for the backbone (wins over pretrained)
     hidden_dim: int = 256
     heads: int = 8
     encoder_layers: int = 4

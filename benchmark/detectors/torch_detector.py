@@ -32,7 +32,6 @@ class TorchParams(CommonParams):
     weight_decay: float = 0.0
 
 
-
 @dataclass
 class BackboneParams(TorchParams):
     """``TorchParams`` plus a frozen CNN backbone (``nets.backbone_from_params`` builds it)."""
@@ -40,6 +39,7 @@ class BackboneParams(TorchParams):
     backbone: str = "resnet18"
     pretrained: bool = True  # the backbone's ImageNet weights (False: random initialisation)
     weights: str | None = None  # local state-dict file for the backbone (wins over pretrained)
+
 
 def _digest(images: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(images).data).hexdigest()

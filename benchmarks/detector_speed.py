@@ -14,8 +14,15 @@ default parameters except:
 Ratios are against ``padim`` measured in the same run. Detectors that fail (missing weights,
 out of memory) are listed with their error.
 
+Models too slow to finish one epoch on ``--train`` images (GPU-scale models on a CPU) can be
+probed instead: ``--probe A B`` fits on A and on B images and extrapolates the epoch on
+``--train`` images linearly, fit(A) + (fit(B) − fit(A)) · (train − A) / (B − A). The fixed cost
+(building the model, loading data) cancels in the slope; predict ms/image and peak memory are the
+B run's, so with B below the batch size the memory is that of a batch of B.
+
     python benchmarks/detector_speed.py                          # all detectors, CPU
     python benchmarks/detector_speed.py --device cuda --names patchcore padim draem
+    python benchmarks/detector_speed.py --names draem uflow --probe 16 32
 """
 
 from __future__ import annotations
@@ -96,6 +103,17 @@ def run_isolated(name: str, argv: list[str], timeout: float) -> dict:
     return json.loads(lines[-1])
 
 
+def probe(name: str, argv: list[str], sizes: tuple[int, int], train: int, timeout: float) -> dict:
+    """Fit on two training-set sizes; extrapolate the fit time to ``train`` images (see the docstring)."""
+    small, large = (run_isolated(name, [*argv, f"--train={n}"], timeout) for n in sizes)
+    for run in (small, large):
+        if "error" in run:
+            return run
+    slope = (large["fit_s"] - small["fit_s"]) / (sizes[1] - sizes[0])
+    fits = {f"fit_s_{n}": run["fit_s"] for n, run in zip(sizes, (small, large))}
+    return {**large, **fits, "fit_s": small["fit_s"] + slope * (train - sizes[0]), "extrapolated": True}
+
+
 def report(results: dict[str, dict]) -> None:
     base = results.get(BASELINE, {})
     header = f"{'detector':24} {'fit s':>9} {'pred ms/img':>12} {'peak RSS MiB':>13} {'CUDA MiB':>9} "
@@ -108,10 +126,13 @@ def report(results: dict[str, dict]) -> None:
         fit_ratio = r["fit_s"] / base["fit_s"] if "fit_s" in base else float("nan")
         pred_ratio = r["predict_ms"] / base["predict_ms"] if "predict_ms" in base else float("nan")
         cuda = f"{r['cuda_mib']:9.0f}" if r["cuda_mib"] is not None else f"{'-':>9}"
+        fit = f"{r['fit_s']:8.2f}" + ("*" if r.get("extrapolated") else " ")
         print(
-            f"{name:24} {r['fit_s']:9.2f} {r['predict_ms']:12.1f} {r['rss_mib']:13.0f} {cuda} "
+            f"{name:24} {fit} {r['predict_ms']:12.1f} {r['rss_mib']:13.0f} {cuda} "
             f"{fit_ratio:11.2f} {pred_ratio:11.2f} {r['auroc']:6.3f} {'yes' if r['needs_weights'] else 'no'}"
         )
+    if any(r.get("extrapolated") for r in results.values()):
+        print("* extrapolated from the --probe fits (fit_s_A, fit_s_B in --json)")
 
 
 def main() -> None:
@@ -124,7 +145,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--pretrained", action="store_true", help="ImageNet weights (needs them cached)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per detector")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per detector (per run with --probe)")
+    parser.add_argument("--probe", type=int, nargs=2, metavar=("A", "B"), help="extrapolate from fits on A and B images")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -137,11 +159,16 @@ def main() -> None:
     names = args.names or detector_names()
     if BASELINE not in names:
         names = [BASELINE, *names]
-    argv = [f"--{key}={getattr(args, key)}" for key in ("device", "train", "test", "size", "epochs", "threads")]
+    argv = [f"--{key}={getattr(args, key)}" for key in ("device", "test", "size", "epochs", "threads")]
     argv += ["--pretrained"] if args.pretrained else []
+    if args.probe and not 0 < args.probe[0] < args.probe[1]:
+        parser.error(f"--probe needs 0 < A < B, got {args.probe}")
     results = {}
     for name in names:
-        results[name] = run_isolated(name, argv, args.timeout)
+        if args.probe:
+            results[name] = probe(name, argv, tuple(args.probe), args.train, args.timeout)
+        else:
+            results[name] = run_isolated(name, [*argv, f"--train={args.train}"], args.timeout)
         print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
     report(results)
     if args.json:

@@ -105,10 +105,12 @@ def run_isolated(name: str, argv: list[str], timeout: float) -> dict:
 
 def probe(name: str, argv: list[str], sizes: tuple[int, int], train: int, timeout: float) -> dict:
     """Fit on two training-set sizes; extrapolate the fit time to ``train`` images (see the docstring)."""
-    small, large = (run_isolated(name, [*argv, f"--train={n}"], timeout) for n in sizes)
-    for run in (small, large):
-        if "error" in run:
-            return run
+    runs = []
+    for n in sizes:  # the larger fit is skipped once the smaller one fails (it would fail too)
+        runs.append(run_isolated(name, [*argv, f"--train={n}"], timeout))
+        if "error" in runs[-1]:
+            return {"error": f"on {n} images: {runs[-1]['error']}"}
+    small, large = runs
     slope = (large["fit_s"] - small["fit_s"]) / (sizes[1] - sizes[0])
     fits = {f"fit_s_{n}": run["fit_s"] for n, run in zip(sizes, (small, large))}
     return {**large, **fits, "fit_s": small["fit_s"] + slope * (train - sizes[0]), "extrapolated": True}

@@ -1,9 +1,10 @@
 """Resident memory of one render worker over many images (BlenderProc users report RAM growth).
 
-Renders N nut_bolt images (a third defective, so the extra segmentation pass runs too) in one
-worker process and prints its RSS every --every images, then the growth per 100 images.
+Renders N images of a scenario (a third defective, so the defect passes run too) through the
+worker's production path (render and write) in one worker process and prints its RSS every
+--every images, then the growth per 100 images.
 
-    python benchmarks/render_memory.py --images 300 --resolution 128 --samples 4
+    python benchmarks/render_memory.py --scenario wind_turbine --images 300 --resolution 128 --samples 4
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.plan import plan_jobs
+from mkdata.scenes import get_scenario, scenario_names
 
 
 def rss_mib() -> float:
@@ -39,6 +41,7 @@ def measure(config: RenderConfig, every: int, out: "mp.Queue[tuple[int, float]]"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", default="nut_bolt", choices=scenario_names())
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--samples", type=int, default=4)
@@ -48,7 +51,8 @@ def main() -> None:
     context = mp.get_context("spawn")
     queue = context.Queue()
     with tempfile.TemporaryDirectory() as tmp:
-        config = RenderConfig("nut_bolt", Path(tmp), args.images - n_bad, 0, n_bad, args.resolution, args.samples, ("UV", "UB"))
+        factors = get_scenario(args.scenario).spec.factors
+        config = RenderConfig(args.scenario, Path(tmp), args.images - n_bad, 0, n_bad, args.resolution, args.samples, factors)
         process = context.Process(target=measure, args=(config, args.every, queue))
         process.start()
         readings = []

@@ -17,13 +17,13 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
-
-from mkdata.generator.atomic import write_png_atomic, write_text_atomic
-from mkdata.generator.blender import load_bproc
+from mkdata.generator.blender import data_block_ids, load_bproc, purge_orphans
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.plan import ImageJob, job_seed_sequence
 from mkdata.scenes import get_scenario
 from mkdata.scenes.base import ALL_FACTORS, DefectChange, DefectTarget, SceneSample
+
+from mkdata.files import write_png_atomic, write_text_atomic
 
 MAX_VIEW_TRIES = 20  # re-draws of the scene when no defect target is visible enough
 MAX_PLACEMENTS = 5  # re-placements of a defect that turned out invisible, per view
@@ -49,6 +49,7 @@ class SceneRenderer:
         self.scenario = scenario_cls(self.bp, frozenset(config.factors))
         self.scenario.build()
         renderer.enable_segmentation_output(map_by=["instance", "name"], default_values={"name": "world"})
+        self.built_blocks = data_block_ids(self.bp.bpy)  # the scene as built: never purged
         self.min_visible_pixels = max(4, round(2e-4 * config.resolution**2))
 
     def _render(self, samples: int, denoise: bool, seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
@@ -88,7 +89,8 @@ class SceneRenderer:
                 if self._footprint(defect_segmap, defect_ids, change.affected_objects).sum() >= self.min_visible_pixels:
                     return sample, (segmap, ids), target, change
                 change.undo()
-        raise NoVisibleTarget(f"{job.group} {job.index}: no visible {job.defect_type} in {MAX_VIEW_TRIES} views")
+        raise NoVisibleTarget(f"{job.group} {job.index}: no {job.defect_type} of at least {self.min_visible_pixels} visible pixels "
+                              f"in {MAX_VIEW_TRIES} views; at {self.config.resolution}² small defects may need a larger --resolution")
 
     def render(self, job: ImageJob, apply_defect: bool = True) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
         """Render ``job``: (image, mask or None, manifest record).
@@ -139,7 +141,7 @@ class SceneRenderer:
     def render_and_write(self, job: ImageJob) -> dict[str, Any]:
         """Render ``job`` and write mask, image and record (in that order, each atomically)."""
         image, mask, record = self.render(job)
-        self.bp.bpy.data.orphans_purge(do_recursive=True)  # drop data blocks no longer used
+        purge_orphans(self.bp.bpy, keep=self.built_blocks)  # what this image left unused
         root = self.config.dataset_dir
         if mask is not None:
             write_png_atomic(root / job.mask_path, mask)

@@ -89,7 +89,12 @@ class Scenario(ABC):
 
     @abstractmethod
     def build(self) -> None:
-        """Create the scene once per worker (geometry, materials, lights, background objects)."""
+        """Create the scene once per worker (geometry, materials, lights, background objects).
+
+        What this creates stays for the worker's life. After each image the worker deletes data
+        blocks created later that nothing uses, so a block made later (a lazily loaded image) and
+        kept in Python for later images must set ``use_fake_user``.
+        """
 
     @abstractmethod
     def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:

@@ -46,7 +46,9 @@ class DayEnvironment:
     def _image(self, asset_id: str) -> Any:
         if asset_id not in self.images:
             path = background_path(asset_id, load_assets()[asset_id].params)
-            self.images[asset_id] = self.bp.bpy.data.images.load(str(path), check_existing=True)
+            image = self.bp.bpy.data.images.load(str(path), check_existing=True)
+            image.use_fake_user = True  # kept for later images while another one is shown
+            self.images[asset_id] = image
         return self.images[asset_id]
 
     def randomise(self, rng: np.random.Generator, uncontrolled: bool, split: str) -> str:

@@ -106,6 +106,8 @@ class Decal:
             helper = np.array([1.0, 0.0, 0.0]) if abs(normal[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
             along = math.cos(spin) * helper + math.sin(spin) * np.cross(normal, helper)
         x_axis = along - normal * np.dot(along, normal)
+        if np.linalg.norm(x_axis) < 1e-6:  # ``along`` is the normal itself (an end cap): any tangent
+            x_axis = np.cross(normal, [0.0, 0.0, 1.0] if abs(normal[2]) < 0.9 else [1.0, 0.0, 0.0])
         x_axis /= np.linalg.norm(x_axis)
         rotation = np.column_stack([x_axis, np.cross(normal, x_axis), normal])
         self.obj.rotation_euler = Matrix(rotation.tolist()).to_euler()

@@ -21,9 +21,9 @@ import numpy as np
 
 from mkdata.benchmark.config import Cell
 from mkdata.benchmark.datasets import DatasetSplit, load_array, load_masks, read_category
+from mkdata.benchmark.contamination import contaminate
 from mkdata.benchmark.robust import fit_robust
-from mkdata.generator.atomic import write_bytes_atomic, write_png_atomic, write_text_atomic
-from mkdata.generator.noise import contaminate
+from mkdata.files import write_bytes_atomic, write_png_atomic, write_text_atomic
 
 GALLERY_PER_CLASS = 3  # normal and defective test images kept for the report's overlays
 

@@ -15,16 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
+from mkdata.benchmark.contamination import INJECTORS
 from mkdata.benchmark.robust import WRAPPERS, WrapperSpec
-from mkdata.generator.noise import INJECTORS
+
+from mkdata.errors import BadInput
 
 DEFAULT_DETECTORS = ("ae_l2", "padim", "patchcore")
 
+RENDER_KEYS = {"train", "test_good", "test_bad", "resolution", "samples", "factors", "seed", "denoise", "out"}  # as `mkdata miad`
 TOP_LEVEL_KEYS = {"output", "datasets", "detectors", "wrappers", "contamination", "seeds", "image_size", "device", "limits"}
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput):
     """A config problem; the message names the key."""
 
 
@@ -149,16 +151,13 @@ def _wrapper(entry: Any, key: str) -> WrapperSpec:
 
 
 def _dataset(entry: Any, key: str) -> DatasetSpec:
-    from mkdata.scenes import scenario_names
-
+    """A dataset entry; whether a scenario exists is checked by ``mkdata.bench_data``."""
     if isinstance(entry, str):
         entry = {"path": entry}
     entry = _check_keys(entry, key, {"path", "scenario", "render"})
     if ("path" in entry) == ("scenario" in entry):
         raise _fail(key, "give exactly one of 'path' (a dataset folder) or 'scenario' (render it first)")
-    if "scenario" in entry and entry["scenario"] not in scenario_names():
-        raise _fail(f"{key}.scenario", f"unknown scenario {entry['scenario']!r}; valid: {', '.join(scenario_names())}")
-    render = _check_keys(entry.get("render") or {}, f"{key}.render", {"train", "test_good", "test_bad", "resolution", "samples", "seed", "out"})
+    render = _check_keys(entry.get("render") or {}, f"{key}.render", RENDER_KEYS)
     return DatasetSpec(Path(entry["path"]) if "path" in entry else None, entry.get("scenario"), dict(render))
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mkdata.benchmark.detectors.images import list_images
+from mkdata.errors import BadInput
+from mkdata.files import list_images
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def read_category(root: str | Path) -> DatasetSplit:
     """train/good, test/<type>, ground_truth/<type>/<stem>_mask.png → a DatasetSplit."""
     root = Path(root)
     if not (root / "train" / "good").is_dir() or not (root / "test").is_dir():
-        raise ValueError(f"{root} is not a dataset in the MVTec AD layout (needs train/good/ and test/)")
+        raise BadInput(f"{root} is not a dataset in the MVTec AD layout (needs train/good/ and test/)")
     train = [Sample(p, 0, "good") for p in list_images(root / "train" / "good")]
     test = []
     for type_dir in sorted(p for p in (root / "test").iterdir() if p.is_dir()):
@@ -50,7 +51,7 @@ def read_category(root: str | Path) -> DatasetSplit:
                 mask = root / "ground_truth" / type_dir.name / f"{image.stem}_mask.png"
                 test.append(Sample(image, 1, type_dir.name, mask if mask.exists() else None))
     if not train:
-        raise ValueError(f"{root}/train/good holds no images")
+        raise BadInput(f"{root}/train/good holds no images")
     return DatasetSplit(root.name, root, train, test)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mkdata.benchmark.report_plots import noise_figure, roc_pro_figure
-from mkdata.generator.atomic import write_bytes_atomic, write_text_atomic
+from mkdata.files import write_bytes_atomic, write_text_atomic
 
 ID_COLUMNS = ["dataset", "detector", "detector_name", "wrapper", "contamination", "ratio", "seed", "image_size", "key", "status", "error"]
 METRIC_COLUMNS = ["image_auroc", "recall_at_1fpr", "aupro", "pixel_auroc", "image_aupr", "f1_max",

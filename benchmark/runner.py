@@ -24,17 +24,12 @@ from typing import Any
 from mkdata.benchmark.cell import failed_record
 from mkdata.benchmark.config import BenchConfig, Cell, DatasetSpec, Limits
 from mkdata.benchmark.datasets import dataset_fingerprint, read_category
-from mkdata.generator.atomic import write_bytes_atomic, write_text_atomic
+
+from mkdata.errors import BadInput
+from mkdata.files import write_bytes_atomic, write_text_atomic
 
 POLL_S = 0.5
-
-
-@dataclass
-class BenchSummary:
-    cells: int
-    skipped: int
-    succeeded: int
-    failed: int
+BACKENDS = ("local", "ray")
 
 
 def discover_datasets(root: Path) -> list[DatasetSpec]:
@@ -44,27 +39,15 @@ def discover_datasets(root: Path) -> list[DatasetSpec]:
     return [DatasetSpec(path=p) for p in sorted(root.iterdir()) if (p / "train" / "good").is_dir()]
 
 
-def resolve_dataset(spec: DatasetSpec) -> Path:
-    """The folder of a dataset spec, rendering a scenario first when asked (resumes if present)."""
+def dataset_folder(spec: DatasetSpec, render: Callable[[DatasetSpec], Path] | None) -> Path:
+    """The folder of a dataset spec: its path (layout checked now, not in every cell), or the
+    folder ``render`` makes for a scenario spec (the benchmark itself cannot render)."""
     if spec.path is not None:
-        read_category(spec.path)  # validates the layout now, not in every cell
+        read_category(spec.path)
         return Path(spec.path)
-    from mkdata.generator.config import PRESETS, RenderConfig
-    from mkdata.generator.runner import render_scenario
-    from mkdata.scenes import get_scenario
-
-    sizes, render = PRESETS["default"], spec.render
-    config = RenderConfig(
-        scenario=spec.scenario, out=Path(render.get("out", "data")),  # type: ignore[arg-type]
-        n_train=render.get("train", sizes["n_train"]), n_test_good=render.get("test_good", sizes["n_test_good"]),
-        n_test_bad=render.get("test_bad", sizes["n_test_bad"]), resolution=render.get("resolution", sizes["resolution"]),
-        samples=render.get("samples", sizes["samples"]), factors=get_scenario(spec.scenario).spec.factors,  # type: ignore[arg-type]
-        seed=render.get("seed", 0),
-    )
-    summary = render_scenario(config)
-    if summary.failures:
-        raise RuntimeError(f"rendering {spec.scenario} failed for {len(summary.failures)} image(s)")
-    return config.dataset_dir
+    if render is None:
+        raise ValueError(f"dataset {spec.name} is a scenario to render; pass a renderer (mkdata.bench_data.render_dataset)")
+    return render(spec)
 
 
 def expand_cells(config: BenchConfig, datasets: list[tuple[DatasetSpec, Path]]) -> list[Cell]:
@@ -86,13 +69,13 @@ def select(cells: list[Cell], only: Iterable[str]) -> list[Cell]:
     conditions = []
     for item in only:
         if "=" not in item:
-            raise ValueError(f"--only takes KEY=VALUE, got {item!r}")
+            raise BadInput(f"--only takes KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         conditions.append((key.strip(), value.strip()))
     keys = set(cells[0].describe()) if cells else set()
     for key, _ in conditions:
         if cells and key not in keys:
-            raise ValueError(f"--only: unknown key {key!r}; valid keys: {', '.join(sorted(keys))}")
+            raise BadInput(f"--only: unknown key {key!r}; valid keys: {', '.join(sorted(keys))}")
     return [c for c in cells if all(str(c.describe()[k]) == v or _same_number(c.describe()[k], v) for k, v in conditions)]
 
 
@@ -189,40 +172,55 @@ def run_ray(cells: list[Cell], output: Path, limits: Limits, on_done: Callable[[
             on_done(ray.get(ref))
 
 
-def prepare(config: BenchConfig, data_root: Path = Path("data")) -> list[Cell]:
-    """Resolve (and if needed render) the datasets and expand the grid."""
+def prepare(config: BenchConfig, data_root: Path = Path("data"), render: Callable[[DatasetSpec], Path] | None = None) -> list[Cell]:
+    """Resolve the datasets (``render`` makes the folder of a scenario spec) and expand the grid."""
     specs = config.datasets or tuple(discover_datasets(data_root))
     if not specs:
-        raise ValueError(f"no datasets: none configured and no MVTec-layout folder under {data_root} "
+        raise BadInput(f"no datasets: none configured and no MVTec-layout folder under {data_root} "
                          "(render one with `mkdata miad`, or list datasets in a --config file)")
-    return expand_cells(config, [(spec, resolve_dataset(spec)) for spec in specs])
+    return expand_cells(config, [(spec, dataset_folder(spec, render)) for spec in specs])
+
+
+@dataclass(frozen=True)
+class BenchCounts:
+    """Where a bench run stands: cells in all, those done before it started (skipped), and this
+    run's succeeded, failed and running ones."""
+
+    cells: int
+    skipped: int
+    succeeded: int
+    failed: int
+    running: int
 
 
 def run_bench(config: BenchConfig, cells: list[Cell], jobs: int = 1, backend: str = "local", force: bool = False,
-              ray_address: str | None = None, progress: Any = None) -> BenchSummary:
-    """Run the cells that are not finished; ``progress`` is an optional rich-like tracker."""
+              ray_address: str | None = None, on_progress: Callable[[BenchCounts], None] = lambda progress: None) -> BenchCounts:
+    """Run the cells that are not finished; ``on_progress`` hears the counts at the start and
+    whenever a cell starts or ends. Returns the final counts."""
+    if backend not in BACKENDS:
+        raise BadInput(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     config.output.mkdir(parents=True, exist_ok=True)
     todo = [c for c in cells if force or not finished(config.output, c)]
-    counts = {"done": 0, "failed": 0, "running": 0}
+    counts = {"succeeded": 0, "failed": 0, "running": 0}
+
+    def report() -> None:
+        on_progress(BenchCounts(len(cells), len(cells) - len(todo), **counts))
 
     def started() -> None:
         counts["running"] += 1
-        if progress:
-            progress(counts)
+        report()
 
     def done(record: dict[str, Any]) -> None:
         counts["running"] = max(0, counts["running"] - 1)
-        counts["done" if record.get("status") == "ok" else "failed"] += 1
-        if progress:
-            progress(counts)
+        counts["succeeded" if record.get("status") == "ok" else "failed"] += 1
+        report()
 
+    report()
     if backend == "ray":
         run_ray(todo, config.output, config.limits, done, ray_address)
-    elif backend == "local":
-        run_local(todo, config.output, config.limits, max(1, jobs), done, started)
     else:
-        raise ValueError(f"unknown backend {backend!r}; valid: local, ray")
-    return BenchSummary(len(cells), len(cells) - len(todo), counts["done"], counts["failed"])
+        run_local(todo, config.output, config.limits, max(1, jobs), done, started)
+    return BenchCounts(len(cells), len(cells) - len(todo), counts["succeeded"], counts["failed"], running=0)
 
 
 def with_output(config: BenchConfig, output: Path | None) -> BenchConfig:

@@ -18,27 +18,13 @@ import tempfile
 import types
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-RENDER_EXTRA_HINT = "install the render extra: pip install 'mkdata[render]'"
-
-
-class RenderBackendMissing(RuntimeError):
-    """bpy or BlenderProc is not installed in this environment."""
-
-
-def _require(module: str) -> None:
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a broken or blocked install counts as missing
-        found = False
-    if not found:
-        raise RenderBackendMissing(f"rendering needs the '{module}' package, which is not installed; {RENDER_EXTRA_HINT}")
-
+from mkdata.errors import require_modules
 
 def check_render_backend() -> None:
-    """Raise RenderBackendMissing with an install hint when bpy or BlenderProc is absent (cheap)."""
-    for module in ("bpy", "blenderproc"):
-        _require(module)
+    """Raise ExtraMissing with an install hint when bpy or BlenderProc is absent (cheap)."""
+    require_modules(("bpy", "blenderproc"), "render", "rendering")
 
 
 @cache
@@ -85,3 +71,23 @@ def _init_scene() -> None:
     renderer_utility.set_render_devices()
     initializer._Initializer.set_default_parameters()
     global_storage.add("bproc_init_complete", True)
+
+
+def data_block_ids(bpy: Any) -> frozenset[int]:
+    """The session ids of every data block (mesh, image, material, …) now in ``bpy.data``."""
+    return frozenset(block.session_uid for block in bpy.data.user_map())
+
+
+def purge_orphans(bpy: Any, keep: frozenset[int]) -> int:
+    """Delete data blocks that nothing uses and that are not in ``keep`` (ids from
+    ``data_block_ids``), repeating for the blocks only those used; returns how many went.
+
+    Unlike ``bpy.data.orphans_purge`` this spares what a scenario built once and holds in Python
+    while nothing uses it (decal shapes not shown now); a block a scenario creates later and keeps
+    sets ``use_fake_user``.
+    """
+    removed = 0
+    while orphans := [block for block in bpy.data.user_map() if block.users == 0 and block.session_uid not in keep]:
+        bpy.data.batch_remove(orphans)
+        removed += len(orphans)
+    return removed

@@ -12,6 +12,8 @@ from pathlib import Path
 from mkdata.scenes import get_scenario
 from mkdata.scenes.base import ALL_FACTORS
 
+from mkdata.errors import BadInput
+
 # Defaults sized for ~5 minutes on a 2-core laptop; "paper" reproduces MIAD's sizes.
 PRESETS: dict[str, dict[str, int]] = {
     "default": {"n_train": 60, "n_test_good": 20, "n_test_bad": 30, "resolution": 256, "samples": 16},
@@ -37,21 +39,37 @@ class RenderConfig:
     seed: int = 0
     denoise: bool = True
 
+    @classmethod
+    def from_preset(cls, scenario: str, out: Path, preset: str = "default", *, n_train: int | None = None,
+                    n_test_good: int | None = None, n_test_bad: int | None = None, resolution: int | None = None,
+                    samples: int | None = None, factors: str | tuple[str, ...] | None = None, seed: int = 0,
+                    denoise: bool = True) -> RenderConfig:
+        """A preset's sizes with the given overrides (None keeps the preset's value); ``factors``
+        as text ('UV,UB', 'none') or a tuple, None for every factor the scenario has."""
+        if preset not in PRESETS:
+            raise BadInput(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+        sizes = PRESETS[preset]
+        chosen = {"n_train": n_train, "n_test_good": n_test_good, "n_test_bad": n_test_bad, "resolution": resolution, "samples": samples}
+        counts = {key: sizes[key] if value is None else value for key, value in chosen.items()}
+        if not isinstance(factors, tuple):
+            factors = parse_factors(factors, scenario)
+        return cls(scenario, Path(out), factors=factors, seed=seed, denoise=denoise, **counts)
+
     def __post_init__(self) -> None:
         spec = get_scenario(self.scenario).spec  # raises with the list of valid names
         for key in ("n_train", "n_test_good", "n_test_bad"):
             if getattr(self, key) < 0:
-                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
+                raise BadInput(f"{key} must be >= 0, got {getattr(self, key)}")
         if not 16 <= self.resolution <= 8192:
-            raise ValueError(f"resolution must be between 16 and 8192 pixels, got {self.resolution}")
+            raise BadInput(f"resolution must be between 16 and 8192 pixels, got {self.resolution}")
         if self.samples < 1:
-            raise ValueError(f"samples must be >= 1, got {self.samples}")
+            raise BadInput(f"samples must be >= 1, got {self.samples}")
         unknown = [f for f in self.factors if f not in ALL_FACTORS]
         if unknown:
-            raise ValueError(f"unknown factor(s) {unknown}; valid factors: {', '.join(ALL_FACTORS)} (or 'none')")
+            raise BadInput(f"unknown factor(s) {unknown}; valid factors: {', '.join(ALL_FACTORS)} (or 'none')")
         lacking = [f for f in self.factors if f not in spec.factors]
         if lacking:
-            raise ValueError(f"scenario {self.scenario} has no factor {', '.join(lacking)}; its factors are {', '.join(spec.factors)}")
+            raise BadInput(f"scenario {self.scenario} has no factor {', '.join(lacking)}; its factors are {', '.join(spec.factors)}")
 
     @property
     def dataset_dir(self) -> Path:
@@ -98,7 +116,7 @@ def parse_shard(text: str | None) -> tuple[int, int]:
         index_text, count_text = text.split("/")
         index, count = int(index_text), int(count_text)
     except ValueError:
-        raise ValueError(f"--shard must look like I/N with integers, e.g. 0/4; got {text!r}") from None
+        raise BadInput(f"--shard must look like I/N with integers, e.g. 0/4; got {text!r}") from None
     if count < 1 or not 0 <= index < count:
-        raise ValueError(f"--shard {text!r}: need N >= 1 and 0 <= I < N")
+        raise BadInput(f"--shard {text!r}: need N >= 1 and 0 <= I < N")
     return index, count

@@ -10,7 +10,7 @@ import pandas as pd
 
 import mkdata
 from mkdata.assets_manifest import assets_for
-from mkdata.generator.atomic import write_bytes_atomic, write_text_atomic
+from mkdata.files import write_bytes_atomic, write_text_atomic
 from mkdata.generator.config import RenderConfig
 
 MANIFEST_COLUMNS = [

@@ -17,8 +17,10 @@ from mkdata.generator.config import RenderConfig
 from mkdata.generator.plan import ImageJob
 from mkdata.generator.worker import worker_main
 
+from mkdata.errors import RunFailed
 
-class RenderFailed(RuntimeError):
+
+class RenderFailed(RunFailed):
     """A worker could not start (e.g. the scene failed to build)."""
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from mkdata.generator.atomic import write_png_atomic
+from mkdata.files import write_png_atomic
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.plan import ImageJob
 from mkdata.generator.pool import render_in_subprocess

@@ -6,12 +6,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mkdata.generator.blender import check_render_backend
 from mkdata.generator.config import RenderConfig
@@ -19,12 +16,22 @@ from mkdata.generator.dataset import read_dataset_json, write_metadata
 from mkdata.generator.plan import ImageJob, plan_jobs, shard_jobs
 from mkdata.generator.pool import run_pool
 
+from mkdata.errors import BadInput
 
 STALE_TEMP_SECONDS = 300.0  # a temp file lives milliseconds; older ones belong to killed runs
 
 
-class ConfigMismatch(ValueError):
+class ConfigMismatch(BadInput):
     """The output folder holds a dataset rendered with different pixel-defining settings."""
+
+
+@dataclass(frozen=True)
+class RenderProgress:
+    """Where a render run stands: images to render in this run, rendered, failed."""
+
+    total: int
+    done: int
+    failed: int
 
 
 @dataclass
@@ -54,7 +61,7 @@ def check_writable(folder: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise ValueError(f"cannot write to output folder {folder}: {error.strerror or error}") from None
+        raise BadInput(f"cannot write to output folder {folder}: {error.strerror or error}") from None
 
 
 def check_same_config(config: RenderConfig) -> None:
@@ -86,33 +93,30 @@ def render_scenario(
     shard: tuple[int, int] = (0, 1),
     resume: bool = True,
     recycle_after: int = 500,
-    console: Console | None = None,
+    on_progress: Callable[[RenderProgress], None] = lambda progress: None,
 ) -> RunSummary:
-    """Render the (shard of the) dataset described by ``config``; returns what was done."""
+    """Render the (shard of the) dataset described by ``config``; ``on_progress`` hears the
+    counts before the first image and after each one. Returns what was done."""
     check_render_backend()
     if resume:
         check_same_config(config)
     elif config.dataset_dir.exists():
         if shard[1] > 1:
-            raise ValueError("--no-resume deletes the existing dataset first, so it cannot be combined with --shard "
-                             "(shards would delete each other's work); delete the folder before starting the job array")
+            raise BadInput("--no-resume deletes the existing dataset first, so it cannot be combined with --shard "
+                           "(shards would delete each other's work); delete the folder before starting the job array")
         shutil.rmtree(config.dataset_dir)
     check_writable(config.dataset_dir)
     remove_stale_temp_files(config.dataset_dir)
     jobs = shard_jobs(plan_jobs(config), *shard)
     key = config.render_key_hash()
     pending = [job for job in jobs if not (resume and is_complete(config.dataset_dir, job, key))]
-    quiet = console is None
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=quiet, transient=False) as progress:
-        task = progress.add_task(config.scenario, total=len(pending), rate="")
+    counts = {"done": 0, "failed": 0}
 
-        def advance(_record: dict[str, Any] | None) -> None:
-            progress.advance(task)
-            speed = progress.tasks[task].speed
-            progress.update(task, rate=f"{speed * 60:.1f} img/min" if speed else "")
+    def finished(record: dict[str, object] | None) -> None:
+        counts["done" if record is not None else "failed"] += 1
+        on_progress(RenderProgress(len(pending), **counts))
 
-        outcome = run_pool(config, pending, workers, recycle_after, advance)
+    on_progress(RenderProgress(len(pending), **counts))
+    outcome = run_pool(config, pending, workers, recycle_after, finished)
     write_metadata(config)
     return RunSummary(config.scenario, len(jobs), len(jobs) - len(pending), len(outcome.records), outcome.failures)

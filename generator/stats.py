@@ -8,24 +8,21 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from mkdata.benchmark.detectors.images import IMAGE_SUFFIXES
+from mkdata.errors import BadInput
+from mkdata.files import list_images
 
 
 def category_dirs(root: Path) -> list[Path]:
     """``root`` itself if it is a category (has train/ or test/), else its category subfolders."""
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"{root} is not a directory")
+        raise BadInput(f"{root} is not a directory")
     if (root / "train").is_dir() or (root / "test").is_dir():
         return [root]
     found = sorted(p for p in root.iterdir() if (p / "train").is_dir() or (p / "test").is_dir())
     if not found:
-        raise ValueError(f"{root} holds no dataset in the MVTec AD layout (no train/ or test/ folder)")
+        raise BadInput(f"{root} holds no dataset in the MVTec AD layout (no train/ or test/ folder)")
     return found
-
-
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
 
 
 def mask_table(category: Path) -> pd.DataFrame:
@@ -33,7 +30,7 @@ def mask_table(category: Path) -> pd.DataFrame:
     rows = []
     for split in ("train", "test"):
         for type_dir in sorted(p for p in (category / split).glob("*") if p.is_dir()):
-            for image in _images(type_dir):
+            for image in list_images(type_dir):
                 row = {"split": split, "defect_type": type_dir.name, "ratio": np.nan, "empty": False, "touches_border": False}
                 mask_file = category / "ground_truth" / type_dir.name / f"{image.stem}_mask.png"
                 if type_dir.name != "good" and mask_file.exists():
@@ -60,5 +57,5 @@ def dataset_stats(root: Path) -> pd.DataFrame:
         grouped.insert(0, "category", category.name)
         tables.append(grouped)
     if not tables:
-        raise ValueError(f"no images found under {root}")
+        raise BadInput(f"no images found under {root}")
     return pd.concat(tables, ignore_index=True)

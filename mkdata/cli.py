@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,6 +12,10 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mkdata.errors import BadInput, MkdataError
 
 app = typer.Typer(
     help="mkdata: render MIAD-style inspection datasets, contaminate them, benchmark detectors.",
@@ -17,16 +24,52 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+THIRD_PARTY_WARNERS = ("timm", "anomalib", "torch", "torchvision", "lightning")
 
 
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error and exit non-zero."""
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn an MkdataError raised inside into its one-line message and exit code."""
+    try:
+        yield
+    except MkdataError as error:
+        fail(str(error), error.exit_code)
+
+
+def print_table(view: Table) -> None:
+    """Print a rich table without cutting any cell: cells fold onto more lines in a narrow
+    terminal, and piped output is as wide as the table needs (rich would assume 80 columns)."""
+    for column in view.columns:
+        column.overflow = "fold"
+    console = Console()
+    if not console.is_terminal:
+        natural = console.measure(view, options=console.options.update_width(100_000)).maximum
+        console = Console(width=max(80, natural))
+    console.print(view)
+
+
+def quiet_library_deprecations() -> None:
+    """Hide FutureWarnings that third-party libraries (timm, anomalib, torch) raise about their
+    own deprecations on import: a user of mkdata can do nothing about them."""
+    for library in THIRD_PARTY_WARNERS:
+        warnings.filterwarnings("ignore", category=FutureWarning, module=rf"{library}(\.|$)")
+
+
+def progress_display(quiet: bool) -> Progress:
+    """The progress bar every long command shows: count, a state text, elapsed time and ETA."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[state]}"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    return Progress(*columns, disable=quiet)
+
+
 def parse_scenarios(text: str) -> list[str]:
-    """'all' / 'a,b' → scenario names; unknown names fail with the valid list."""
+    """'all' / 'a,b' → scenario names; unknown names raise BadInput with the valid list."""
     from mkdata.scenes import scenario_names
 
     valid = scenario_names()
@@ -35,7 +78,7 @@ def parse_scenarios(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in names if name not in valid]
     if unknown or not names:
-        fail(f"unknown scenario {', '.join(unknown) or repr(text)}; valid scenarios: {', '.join(valid)} (or 'all')")
+        raise BadInput(f"unknown scenario {', '.join(unknown) or repr(text)}; valid scenarios: {', '.join(valid)} (or 'all')")
     return list(dict.fromkeys(names))
 
 
@@ -59,40 +102,35 @@ def miad(
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
 ) -> None:
     """Render MIAD-style datasets (images, masks, manifest) that anomalib's MVTecAD/Folder load."""
-    from mkdata.generator.blender import RenderBackendMissing
-    from mkdata.generator.config import PRESETS, RenderConfig, parse_factors, parse_shard
-    from mkdata.generator.runner import render_scenario
+    from mkdata.generator.config import RenderConfig, parse_shard
+    from mkdata.generator.runner import RenderProgress, render_scenario
 
-    if preset not in PRESETS:
-        fail(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-    if workers < 1 or recycle_after < 1:
-        fail("--workers and --recycle-after must be >= 1")
-    sizes = PRESETS[preset]
-    console = None if quiet else Console()
     failed = 0
-    try:
+    with user_errors(), progress_display(quiet) as progress:
+        if workers < 1 or recycle_after < 1:
+            raise BadInput("--workers and --recycle-after must be >= 1")
         shard_range = parse_shard(shard)
         configs = [
-            RenderConfig(
-                scenario=name, out=out,
-                n_train=sizes["n_train"] if train is None else train,
-                n_test_good=sizes["n_test_good"] if test_good is None else test_good,
-                n_test_bad=sizes["n_test_bad"] if test_bad is None else test_bad,
-                resolution=resolution or sizes["resolution"], samples=samples or sizes["samples"],
-                factors=parse_factors(factors, name), seed=seed, denoise=denoise,
-            )
+            RenderConfig.from_preset(name, out, preset, n_train=train, n_test_good=test_good, n_test_bad=test_bad,
+                                     resolution=resolution, samples=samples, factors=factors, seed=seed, denoise=denoise)
             for name in parse_scenarios(scenario)
         ]
         for config in configs:
-            summary = render_scenario(config, workers, shard_range, resume, recycle_after, console)
+            task = progress.add_task(config.scenario, total=None, state="")
+
+            def show(state: RenderProgress, task: int = task) -> None:
+                progress.update(task, total=state.total, completed=state.done + state.failed)
+                speed = progress.tasks[task].speed
+                progress.update(task, state=f"{speed * 60:.1f} img/min" if speed else "")
+
+            summary = render_scenario(config, workers, shard_range, resume, recycle_after, show)
             failed += len(summary.failures)
             for job, text in summary.failures:
-                err.print(f"[red]failed[/] {config.scenario} {job.image_path}:\n{escape(text)}", highlight=False)
-            if console:
-                console.print(f"{config.scenario}: {summary.rendered} rendered, {summary.skipped} already done, "
-                              f"{len(summary.failures)} failed → {config.dataset_dir}")
-    except (ValueError, RenderBackendMissing) as error:
-        fail(str(error))
+                err.print(f"[red]failed[/] {config.scenario} {job.image_path}:", highlight=False)
+                err.print(text, markup=False, highlight=False, soft_wrap=True)
+            if not quiet:
+                progress.console.print(f"{config.scenario}: {summary.rendered} rendered, {summary.skipped} already done, "
+                                       f"{len(summary.failures)} failed → {config.dataset_dir}")
     if failed:
         fail(f"{failed} image(s) failed; rerun the same command to retry them", code=1)
 
@@ -107,20 +145,18 @@ def preview(
     seed: Annotated[int, typer.Option(help="Dataset seed.")] = 0,
 ) -> None:
     """Render a contact sheet: 3 normal images and one per defect type with its mask outlined."""
-    from mkdata.generator.blender import RenderBackendMissing, check_render_backend
+    from mkdata.generator.blender import check_render_backend
     from mkdata.generator.config import RenderConfig, parse_factors
     from mkdata.generator.preview import write_preview
 
-    try:
+    with user_errors():
         names = parse_scenarios(scenario)
         if len(names) != 1:
-            fail("preview takes one scenario name")
+            raise BadInput("preview takes one scenario name")
         name = names[0]
         check_render_backend()
         config = RenderConfig(name, Path("."), 0, 0, 0, resolution, samples, parse_factors(factors, name), seed=seed)
         path = write_preview(config, out or Path(f"preview_{name}.png"))
-    except (ValueError, RenderBackendMissing) as error:
-        fail(str(error))
     Console().print(f"wrote {path}")
 
 
@@ -130,14 +166,10 @@ def stats(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")] = False,
 ) -> None:
     """Counts per split and defect type, defect-pixel ratios, empty and border-touching masks."""
-    from rich.table import Table
-
     from mkdata.generator.stats import dataset_stats
 
-    try:
+    with user_errors():
         table = dataset_stats(root)
-    except ValueError as error:
-        fail(str(error))
     if json_output:
         typer.echo(table.to_json(orient="records", indent=2))
         return
@@ -147,7 +179,7 @@ def stats(
     percent = {"mean_ratio", "median_ratio", "empty_masks", "border_masks"}
     for row in table.itertuples(index=False):
         view.add_row(*[("" if np.isnan(v) else f"{100 * v:.3f}%") if k in percent else str(v) for k, v in zip(table.columns, row)])
-    Console().print(view)
+    print_table(view)
 
 
 bench_app = typer.Typer(help="Benchmark detectors on datasets (see bench.example.yaml).", add_completion=False)
@@ -170,34 +202,27 @@ def bench(
     """Run every detector on every dataset and noise level; write results, summary.md and report.html."""
     if context.invoked_subcommand is not None:
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from mkdata.errors import require_modules
 
-    from mkdata.benchmark.config import BenchConfig, ConfigError, load_config
+    with user_errors():
+        require_modules(("torch", "anomalib"), "bench", "mkdata bench")
+    quiet_library_deprecations()
+    from mkdata.bench_data import check_scenarios, render_dataset
+    from mkdata.benchmark.config import BenchConfig, load_config
     from mkdata.benchmark.report import failed_lines, miad_table, write_report
-    from mkdata.benchmark.runner import prepare, run_bench, select, with_output
+    from mkdata.benchmark.runner import BenchCounts, prepare, run_bench, select, with_output
 
-    try:
+    with user_errors(), progress_display(quiet) as progress:
         settings = with_output(load_config(config) if config else BenchConfig(), out)
-        cells = select(prepare(settings, data), only or [])
-    except (ConfigError, ValueError) as error:
-        fail(str(error))
-    columns = (TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[state]}"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, disable=quiet) as progress:
-        task = progress.add_task("bench", total=len(cells), state="")
+        check_scenarios(settings)
+        cells = select(prepare(settings, data, render_dataset), only or [])
+        task = progress.add_task("cells", total=len(cells), state="")
 
-        def show(counts: dict[str, int]) -> None:
-            progress.update(task, completed=summary_done + counts["done"] + counts["failed"],
-                            state=f"{counts['done']} ok, {counts['failed']} failed, {counts['running']} running")
+        def show(counts: BenchCounts) -> None:
+            progress.update(task, completed=counts.skipped + counts.succeeded + counts.failed,
+                            state=f"{counts.succeeded} ok, {counts.failed} failed, {counts.running} running")
 
-        from mkdata.benchmark.runner import finished
-
-        summary_done = sum(finished(settings.output, c) for c in cells) if not force else 0
-        progress.update(task, completed=summary_done)
-        try:
-            summary = run_bench(settings, cells, jobs, backend, force, ray_address, show)
-        except ValueError as error:
-            fail(str(error))
+        summary = run_bench(settings, cells, jobs, backend, force, ray_address, show)
     results = write_report(settings.output)
     if not quiet:
         ok = results[results.status == "ok"]
@@ -231,8 +256,6 @@ def detectors(
     """List every detector: description, default parameters, pixel map?, needs pretrained weights?"""
     import json
 
-    from rich.table import Table
-
     from mkdata.benchmark.detectors.registry import describe, detector_names
 
     entries = [describe(name) for name in detector_names()]
@@ -246,7 +269,7 @@ def detectors(
         defaults = ", ".join(f"{k}={v}" for k, v in entry["defaults"].items())
         view.add_row(entry["name"], entry["description"], "yes" if entry["yields_map"] else "no",
                      "needs" if entry["needs_weights"] else "-", defaults)
-    Console().print(view)
+    print_table(view)
 
 
 @app.callback()

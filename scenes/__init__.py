@@ -12,6 +12,8 @@ from functools import cache
 
 from mkdata.scenes.base import Scenario
 
+from mkdata.errors import BadInput
+
 _INFRASTRUCTURE = {"base", "camera", "geometry", "materials", "night"}
 
 
@@ -35,8 +37,8 @@ def scenario_names() -> list[str]:
 
 
 def get_scenario(name: str) -> type[Scenario]:
-    """The Scenario class called ``name``; unknown names raise ValueError listing the valid ones."""
+    """The Scenario class called ``name``; unknown names raise BadInput listing the valid ones."""
     classes = scenario_classes()
     if name not in classes:
-        raise ValueError(f"unknown scenario {name!r}; valid scenarios: {', '.join(classes)}")
+        raise BadInput(f"unknown scenario {name!r}; valid scenarios: {', '.join(classes)}")
     return classes[name]

@@ -18,7 +18,7 @@ from mkdata.benchmark.detectors.registry import create
 from mkdata.benchmark.robust import WrapperSpec, fit_robust, to_removal
 from mkdata.benchmark.synthetic import make_synthetic, write_mvtec
 from mkdata.cli import app
-from mkdata.generator.noise import contaminate, defective_needed
+from mkdata.benchmark.contamination import contaminate, defective_needed
 
 TINY_AE = {"epochs": 2, "batch_size": 8}
 

@@ -8,17 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mkdata.files import list_images
+
 ImageSource = np.ndarray | Sequence[str | Path] | str | Path
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"{folder} is not a directory")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def load_images(source: ImageSource) -> np.ndarray:

@@ -1,4 +1,8 @@
-"""Crash-safe file writes: write to a temporary name in the same folder, then rename."""
+"""File I/O shared by the render side (scenes, generator) and the benchmark side: crash-safe
+writes (a temporary name in the same folder, then a rename) and listing image files.
+
+This is the one module both sides import; neither side imports the other (tests/test_layers.py).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from mkdata.errors import BadInput
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -34,3 +42,11 @@ def write_png_atomic(path: Path, array: np.ndarray) -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode())
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BadInput(f"{folder} is not a directory")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

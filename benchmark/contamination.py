@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-
 from mkdata.benchmark.datasets import DatasetSplit
+
+from mkdata.errors import BadInput
 
 INJECTORS = ("defective",)
 MAX_MOVED_FRACTION = 0.5  # never move more than half of the test split's defective images
@@ -25,16 +26,16 @@ def defective_needed(n_normal: int, ratio: float) -> int:
 def contaminate(split: DatasetSplit, ratio: float, kind: str = "defective", seed: int = 0) -> DatasetSplit:
     """A copy of ``split`` whose training set holds a ``ratio`` fraction of defective images."""
     if kind not in INJECTORS:
-        raise ValueError(f"unknown contamination kind {kind!r}; valid kinds: {', '.join(INJECTORS)}")
+        raise BadInput(f"unknown contamination kind {kind!r}; valid kinds: {', '.join(INJECTORS)}")
     if not 0.0 <= ratio < 1.0:
-        raise ValueError(f"contamination ratio must be in [0, 1), got {ratio}")
+        raise BadInput(f"contamination ratio must be in [0, 1), got {ratio}")
     needed = defective_needed(len(split.train), ratio)
     if needed == 0:
         return dataclasses.replace(split, contaminated=[False] * len(split.train))
     defective = [i for i, s in enumerate(split.test) if s.label == 1]
     available = int(len(defective) * MAX_MOVED_FRACTION)
     if needed > available:
-        raise ValueError(
+        raise BadInput(
             f"{split.name}: ratio {ratio} needs {needed} defective training images but at most {available} "
             f"(half of the test split's {len(defective)}) can be moved; render more defective test images"
         )

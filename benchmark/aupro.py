@@ -45,12 +45,18 @@ from mkdata.benchmark.thresholds import as_numpy, check_binary, check_rate, larg
 CHUNK_PIXELS = 1 << 22  # pixels per chunk of images handed to one thread
 SAMPLE_PIXELS = 1 << 20  # pixels sampled to estimate the floor of the normal scores that matter
 SAMPLE_SEED = 0
+FLOOR_MARGIN = 0.005  # added to the rate whose quantile the sampled floor estimates
 BUCKET_BITS = 20
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
 def check_maps_masks(maps: Any, masks: Any) -> tuple[np.ndarray, np.ndarray]:
-    """N×H×W numpy views of maps and masks (N×1×H×W accepted); ValueError on a shape mismatch."""
+    """Validated N×H×W maps (finite real numbers, a numpy view) and boolean masks (N×1×H×W accepted).
+
+    ValueError on a shape mismatch, NaN or infinite scores, or a mask value other than 0/1. The
+    scans that follow only compute; they still report masks with no normal or no anomalous pixel,
+    which they count anyway.
+    """
     map_array = _as_stack(as_numpy(maps), "maps")
     mask_array = _as_stack(as_numpy(masks), "masks")
     if map_array.shape != mask_array.shape:
@@ -60,7 +66,10 @@ def check_maps_masks(maps: Any, masks: Any) -> tuple[np.ndarray, np.ndarray]:
         )
     if not (np.issubdtype(map_array.dtype, np.floating) or np.issubdtype(map_array.dtype, np.integer)):
         raise ValueError(f"maps must be real numbers, got dtype {map_array.dtype}")
-    return map_array, mask_array
+    if not (np.isfinite(map_array.min()) and np.isfinite(map_array.max())):  # NaN propagates; no temporary
+        image = int(np.argmin(np.isfinite(map_array).all(axis=(1, 2))))
+        raise ValueError(f"maps contain NaN or infinite values (image {image})")
+    return map_array, check_binary(mask_array, "masks")
 
 
 def _as_stack(array: np.ndarray, name: str) -> np.ndarray:
@@ -83,14 +92,11 @@ class _Pixels:
 
 
 def _scan_chunk(
-    maps: np.ndarray, masks: np.ndarray, first: int, floor: float, work: type, per_region: bool,
+    maps: np.ndarray, anomalous: np.ndarray, floor: float, work: type, per_region: bool,
     reduce: Callable[[np.ndarray], Any],
 ) -> _Pixels:
+    """What one chunk of validated maps and boolean masks contributes."""
     scores = np.asarray(maps, dtype=work)
-    if not (np.isfinite(scores.min()) and np.isfinite(scores.max())):  # NaN propagates; no temporary
-        image = first + int(np.argmin(np.isfinite(scores).all(axis=(1, 2))))
-        raise ValueError(f"maps contain NaN or infinite values (image {image})")
-    anomalous = check_binary(masks, "masks")
     normal = ~anomalous
     kept = scores[normal & (scores >= floor)]
     chunk = _Pixels(int(np.count_nonzero(normal)), reduce(kept))
@@ -116,12 +122,12 @@ def _scan(
     maps: np.ndarray, masks: np.ndarray, floor: float, work: type, per_region: bool, workers: int,
     reduce: Callable[[np.ndarray], Any], fold: Callable[[Any, Any], Any],
 ) -> _Pixels:
-    """One pass over chunks of images on ``workers`` threads (numpy releases the GIL)."""
+    """One pass over chunks of validated images on ``workers`` threads (numpy releases the GIL)."""
     step = max(1, CHUNK_PIXELS // (maps.shape[1] * maps.shape[2]))
 
     def scan(first: int) -> _Pixels:
         block = slice(first, first + step)
-        return _scan_chunk(maps[block], masks[block], first, floor, work, per_region, reduce)
+        return _scan_chunk(maps[block], masks[block], floor, work, per_region, reduce)
 
     total = _Pixels()
     pool = ThreadPoolExecutor(workers)
@@ -144,19 +150,22 @@ def _scan(
 def _normal_floor(maps: np.ndarray, masks: np.ndarray, rate: float) -> float:
     """A score with, almost surely, more than ``rate`` of the normal pixels at or above it.
 
-    The quantile of a seeded random sample at ``rate`` plus a safety margin of 0.5 % + 5 sigma;
-    callers check the count and rescan from -inf if it was too high.
+    The quantile of a seeded random sample at ``rate`` plus a safety margin of FLOOR_MARGIN + 5 sigma;
+    callers check the count and rescan from -inf if it was too high. -inf (keep every normal
+    pixel) without sampling when the margin alone reaches 1, as for the pixel AUROC's rate 1.
     """
+    if rate + FLOOR_MARGIN >= 1:
+        return -np.inf
     if maps.size <= SAMPLE_PIXELS:
         scores, labels = maps.ravel(), masks.ravel()
     else:
         flat = np.sort(np.random.default_rng(SAMPLE_SEED).integers(0, maps.size, SAMPLE_PIXELS))
         index = np.unravel_index(flat, maps.shape)
         scores, labels = maps[index], masks[index]
-    normal = scores[labels == 0].astype(np.float64)
-    if normal.size == 0 or not np.isfinite(normal).all():
-        return -np.inf  # the scan reports the problem
-    level = rate + 0.005 + 5 * math.sqrt(rate * (1 - rate) / normal.size)
+    normal = scores[~labels].astype(np.float64)
+    if normal.size == 0:
+        return -np.inf  # the scan reports masks without normal pixels
+    level = rate + FLOOR_MARGIN + 5 * math.sqrt(rate * (1 - rate) / normal.size)
     if level >= 1:
         return -np.inf
     position = int((1 - level) * normal.size)
@@ -277,9 +286,10 @@ def _default_workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
-def _area(maps: Any, masks: Any, rate: float, *, per_region: bool, binned: bool, workers: int | None) -> Any:
-    """Exact area, or (binned area, bound); rescans from -inf if the sampled floor kept too few normals."""
-    map_array, mask_array = check_maps_masks(maps, masks)
+def _area(map_array: np.ndarray, mask_array: np.ndarray, rate: float, *, per_region: bool, binned: bool,
+          workers: int | None) -> Any:
+    """Exact area, or (binned area, bound), of validated inputs (``check_maps_masks``) and rate;
+    rescans from -inf if the sampled floor kept too few normals."""
     workers = workers or _default_workers()
     for floor in _attempts(map_array, mask_array, rate):
         if binned:
@@ -306,8 +316,13 @@ def aupro(maps: Any, masks: Any, fpr_limit: float = 0.3, *, binned: bool = False
     """
     if binned:
         return binned_aupro(maps, masks, fpr_limit, workers=workers)[0]
-    return _area(maps, masks, check_rate(fpr_limit, "fpr_limit", zero_ok=False), per_region=True, binned=False,
-                 workers=workers)
+    rate = check_rate(fpr_limit, "fpr_limit", zero_ok=False)
+    return _aupro(*check_maps_masks(maps, masks), rate, workers=workers)
+
+
+def _aupro(map_array: np.ndarray, mask_array: np.ndarray, fpr_limit: float, *, workers: int | None = None) -> float:
+    """Exact ``aupro`` of validated maps and masks (``check_maps_masks``) and a validated limit."""
+    return _area(map_array, mask_array, fpr_limit, per_region=True, binned=False, workers=workers)
 
 
 def binned_aupro(maps: Any, masks: Any, fpr_limit: float = 0.3, *, workers: int | None = None) -> tuple[float, float]:
@@ -316,7 +331,7 @@ def binned_aupro(maps: Any, masks: Any, fpr_limit: float = 0.3, *, workers: int 
     Memory stays O(2**20) however many maps; exact for float16 maps (each value has its bucket).
     """
     rate = check_rate(fpr_limit, "fpr_limit", zero_ok=False)
-    return _area(maps, masks, rate, per_region=True, binned=True, workers=workers)
+    return _area(*check_maps_masks(maps, masks), rate, per_region=True, binned=True, workers=workers)
 
 
 def pro_curve(maps: Any, masks: Any, fpr_limit: float = 0.3, *, points: int = 1000,
@@ -338,4 +353,9 @@ def pixel_auroc(maps: Any, masks: Any, *, workers: int | None = None) -> float:
 
     Holds a float32 (float64 for float64 maps) copy of all normal pixel scores while it runs.
     """
-    return _area(maps, masks, 1.0, per_region=False, binned=False, workers=workers)
+    return _pixel_auroc(*check_maps_masks(maps, masks), workers=workers)
+
+
+def _pixel_auroc(map_array: np.ndarray, mask_array: np.ndarray, *, workers: int | None = None) -> float:
+    """``pixel_auroc`` of validated maps and masks (``check_maps_masks``)."""
+    return _area(map_array, mask_array, 1.0, per_region=False, binned=False, workers=workers)

@@ -3,6 +3,10 @@
 Convention everywhere in ``mkdata.benchmark``: an image is predicted anomalous when its score is
 strictly greater than the threshold (``score > threshold``). A threshold of ``-inf`` flags every
 image.
+
+Validate once, then compute: each public function validates its input (``check_*``) and calls a
+``_``-prefixed compute function of the validated arrays, which a caller that validated the same
+arrays already (``cell.metric_row``) calls directly.
 """
 
 from __future__ import annotations
@@ -96,8 +100,12 @@ def threshold_at_fpr(normal_scores: Any, fpr: float = 0.01) -> float:
     It is the (m+1)-th largest normal score with m the largest count of normals allowed above it,
     so ``score > threshold`` flags at most m normals; ``-inf`` when ``fpr`` allows all of them.
     """
-    scores = check_finite_scores(normal_scores, "normal_scores")
-    allowed = largest_count_within(check_rate(fpr, "fpr", zero_ok=True), scores.size)
+    return _threshold_at_fpr(check_finite_scores(normal_scores, "normal_scores"), check_rate(fpr, "fpr", zero_ok=True))
+
+
+def _threshold_at_fpr(scores: np.ndarray, fpr: float) -> float:
+    """``threshold_at_fpr`` of validated float64 scores and a validated rate."""
+    allowed = largest_count_within(fpr, scores.size)
     if allowed == scores.size:
         return float("-inf")
     return float(np.sort(scores)[::-1][allowed])
@@ -105,7 +113,11 @@ def threshold_at_fpr(normal_scores: Any, fpr: float = 0.01) -> float:
 
 def threshold_mean_std(normal_scores: Any, k: float = 2.0) -> float:
     """Unsupervised rule: mean + k * std (population std, ddof=0) of normal training scores."""
-    scores = check_finite_scores(normal_scores, "normal_scores")
+    return _threshold_mean_std(check_finite_scores(normal_scores, "normal_scores"), k)
+
+
+def _threshold_mean_std(scores: np.ndarray, k: float) -> float:
+    """``threshold_mean_std`` of validated float64 scores."""
     return float(scores.mean() + k * scores.std())
 
 
@@ -118,7 +130,11 @@ def threshold_percentile(normal_scores: Any, percentile: float = 99.0) -> float:
 
 def threshold_max_accuracy(scores: Any, labels: Any) -> float:
     """Supervised rule: the threshold (``-inf`` or one of the scores) of highest accuracy; lowest on ties."""
-    score_array, label_array = check_scores_labels(scores, labels, need_both=False)
+    return _threshold_max_accuracy(*check_scores_labels(scores, labels, need_both=False))
+
+
+def _threshold_max_accuracy(score_array: np.ndarray, label_array: np.ndarray) -> float:
+    """``threshold_max_accuracy`` of validated (float64 scores, bool labels)."""
     candidates = np.concatenate([[-np.inf], np.unique(score_array)])
     normal_sorted = np.sort(score_array[~label_array])
     anomalous_sorted = np.sort(score_array[label_array])
@@ -140,7 +156,11 @@ class Classification:
 
 def classify(scores: Any, labels: Any, threshold: float) -> Classification:
     """Accuracy, precision, recall and F1 of ``score > threshold`` against 0/1 labels."""
-    score_array, label_array = check_scores_labels(scores, labels, need_both=False)
+    return _classify(*check_scores_labels(scores, labels, need_both=False), threshold)
+
+
+def _classify(score_array: np.ndarray, label_array: np.ndarray, threshold: float) -> Classification:
+    """``classify`` of validated (float64 scores, bool labels)."""
     if np.isnan(threshold):
         raise ValueError("threshold is NaN")
     flagged = score_array > threshold

@@ -13,6 +13,7 @@ import resource
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 from mkdata.benchmark.config import Cell
 from mkdata.benchmark.datasets import DatasetSplit, load_array, load_masks, read_category
 from mkdata.benchmark.contamination import contaminate
+from mkdata.benchmark.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
 from mkdata.benchmark.robust import fit_robust
 from mkdata.files import write_bytes_atomic, write_png_atomic, write_text_atomic
 
@@ -38,40 +40,53 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def metric_row(scores: np.ndarray, labels: np.ndarray, types: list[str], maps: np.ndarray | None, masks: np.ndarray,
-               train_scores: np.ndarray) -> dict[str, Any]:
-    """Every metric of the results table for one cell (NaN where undefined, e.g. no maps)."""
-    from mkdata.benchmark import metrics
+def metric_row(scores: Any, labels: Any, types: Sequence[str], maps: Any | None, masks: Any, train_scores: Any,
+               protocol: EvaluationProtocol = DEFAULT_PROTOCOL) -> dict[str, Any]:
+    """Every metric of the results table for one cell (NaN where undefined, e.g. no maps).
 
+    Each input is validated once (ValueError naming the problem), then every metric is computed
+    from the validated arrays, with the constants of ``protocol``.
+    """
+    from mkdata.benchmark import metrics
+    from mkdata.benchmark.aupro import _aupro, _pixel_auroc
+    from mkdata.benchmark.thresholds import _classify, _threshold_max_accuracy, _threshold_mean_std
+
+    score_array, label_array = metrics.check_scores_labels(scores, labels)
+    type_array = metrics.check_defect_types(types, score_array.size)
+    train_array = metrics.check_finite_scores(train_scores, "train_scores")
     row: dict[str, Any] = {
-        "image_auroc": metrics.image_auroc(scores, labels),
-        "recall_at_1fpr": metrics.recall_at_fpr(scores, labels, fpr=0.01),
-        "image_aupr": metrics.image_aupr(scores, labels),
-        "f1_max": metrics.f1_max(scores, labels),
+        "image_auroc": metrics._image_auroc(score_array, label_array),
+        "recall_at_1fpr": metrics._recall_at_fpr(score_array, label_array, protocol.recall_fpr),
+        "image_aupr": metrics._image_aupr(score_array, label_array),
+        "f1_max": metrics._f1_max(score_array, label_array),
         "aupro": np.nan,
         "pixel_auroc": np.nan,
     }
-    if maps is not None and masks[labels == 1].any():
-        row["aupro"] = metrics.aupro(maps, masks, fpr_limit=0.3)
-        row["pixel_auroc"] = metrics.pixel_auroc(maps, masks)
-    for defect_type, auroc in metrics.per_defect_auroc(scores, labels, types).items():
+    if maps is not None:
+        map_array, mask_array = metrics.check_maps_masks(maps, masks)
+        if len(map_array) != score_array.size:
+            raise ValueError(f"maps hold {len(map_array)} images for {score_array.size} scores")
+        if mask_array[label_array].any():
+            row["aupro"] = _aupro(map_array, mask_array, protocol.aupro_fpr_limit)
+            row["pixel_auroc"] = _pixel_auroc(map_array, mask_array)
+    for defect_type, auroc in metrics._per_defect_auroc(score_array, label_array, type_array).items():
         row[f"auroc[{defect_type}]"] = auroc
-    for rule, threshold in (("unsupervised", metrics.threshold_mean_std(train_scores, k=2.0)),
-                            ("supervised", metrics.threshold_max_accuracy(scores, labels))):
-        result = metrics.classify(scores, labels, threshold)
+    for rule, threshold in (("unsupervised", _threshold_mean_std(train_array, protocol.threshold_k)),
+                            ("supervised", _threshold_max_accuracy(score_array, label_array))):
+        result = _classify(score_array, label_array, threshold)
         row[f"accuracy_{rule}"], row[f"f1_{rule}"] = result.accuracy, result.f1
     return row
 
 
 def save_report_arrays(cell_dir: Path, scores: np.ndarray, labels: np.ndarray, maps: np.ndarray | None,
-                       masks: np.ndarray, test_images: np.ndarray) -> None:
+                       masks: np.ndarray, test_images: np.ndarray, protocol: EvaluationProtocol) -> None:
     """Scores/labels (ROC), the PRO curve, and a few anomaly-map overlays for the gallery."""
     from mkdata.benchmark import metrics
     from mkdata.benchmark.report_plots import overlay
 
     arrays: dict[str, np.ndarray] = {"scores": scores, "labels": labels}
     if maps is not None and masks[labels == 1].any():
-        fpr, pro = metrics.pro_curve(maps, masks, fpr_limit=0.3)
+        fpr, pro = metrics.pro_curve(maps, masks, fpr_limit=protocol.aupro_fpr_limit)
         arrays.update(pro_fpr=fpr, pro=pro)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
@@ -84,8 +99,8 @@ def save_report_arrays(cell_dir: Path, scores: np.ndarray, labels: np.ndarray, m
             write_png_atomic(cell_dir / f"gallery_{label}_{rank}.png", overlay(test_images[i], maps[i], masks[i], scale))
 
 
-def run_cell(cell: Cell, cell_dir: Path) -> dict[str, Any]:
-    """Do the cell's work; returns the result record (also written to result.json)."""
+def run_cell(cell: Cell, cell_dir: Path, protocol: EvaluationProtocol = DEFAULT_PROTOCOL) -> dict[str, Any]:
+    """Do the cell's work, scored by ``protocol``; returns the result record (also written to result.json)."""
     from mkdata.benchmark.detectors.base import resolve_device
     from mkdata.benchmark.detectors.registry import create
 
@@ -102,19 +117,19 @@ def run_cell(cell: Cell, cell_dir: Path) -> dict[str, Any]:
         return create(cell.detector.name, **{"device": device, "seed": cell.seed, "image_size": size, **cell.detector.params})
 
     start = time.perf_counter()
-    robust = fit_robust(make, train, cell.wrapper)
+    robust = fit_robust(make, train, cell.wrapper, protocol)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     prediction = robust.detector.predict(test)
     predict_ms = 1000 * (time.perf_counter() - start) / max(1, len(test))
-    train_scores = robust.detector.train_scores(train[robust.kept], folds=3)
+    train_scores = robust.detector.train_scores(train[robust.kept], folds=protocol.threshold_folds)
     contaminated = np.array(split.contaminated)
     record = {
         **cell.describe(),
         "key": cell.key(),
         "status": "ok",
         "error": "",
-        **metric_row(prediction.scores, labels, types, prediction.maps, masks, train_scores),
+        **metric_row(prediction.scores, labels, types, prediction.maps, masks, train_scores, protocol),
         "n_train": len(train), "n_test": len(test), "n_contaminated": int(contaminated.sum()),
         "removed": len(robust.removed), "removed_contaminated": int(contaminated[robust.removed].sum()) if len(robust.removed) else 0,
         "rounds": robust.rounds,
@@ -123,8 +138,9 @@ def run_cell(cell: Cell, cell_dir: Path) -> dict[str, Any]:
         "peak_gpu_mb": _peak_gpu_mb(),
         "device": device,
         **package_versions(),
+        "protocol": protocol.record(),
     }
-    save_report_arrays(cell_dir, prediction.scores, labels, prediction.maps, masks, test)
+    save_report_arrays(cell_dir, prediction.scores, labels, prediction.maps, masks, test, protocol)
     return record
 
 

@@ -4,7 +4,8 @@ IRP (Aqeel et al.): fit, score every training image, M = median score; remove th
 above T·M, refit on the rest, repeat until none is removed or ``max_rounds`` is reached (the batch
 form; ``single=True`` removes only the arg-max per round, the paper's original form). OSR is one
 such round. Training scores come from ``Detector.train_scores`` (out-of-sample for memory-bank
-detectors). Scores are shifted so the lowest is 0 when any is negative, keeping T·M meaningful.
+detectors, k-fold with the protocol's ``ranking_folds``). Scores are shifted so the lowest is 0
+when any is negative, keeping T·M meaningful.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mkdata.benchmark.detectors.base import Detector
+from mkdata.benchmark.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
 
 WRAPPERS = ("vanilla", "osr", "irp")
 
@@ -57,25 +59,27 @@ def to_removal(scores: np.ndarray, T: float, single: bool) -> np.ndarray:
     return above
 
 
-def _scored(make: Callable[[], Detector], images: np.ndarray) -> tuple[Detector | None, np.ndarray]:
+def _scored(make: Callable[[], Detector], images: np.ndarray, folds: int) -> tuple[Detector | None, np.ndarray]:
     """Training scores of ``images``, plus the detector fitted on all of them when scoring fitted one."""
     detector = make()
     if detector.scores_in_sample:
         return detector, detector.fit(images).train_scores(images)  # scores with this very fit
-    return None, detector.train_scores(images)  # k-fold clones; no full fit needed to rank
+    return None, detector.train_scores(images, folds=folds)  # k-fold clones; no full fit needed to rank
 
 
-def fit_robust(make: Callable[[], Detector], images: np.ndarray, spec: WrapperSpec) -> RobustFit:
+def fit_robust(make: Callable[[], Detector], images: np.ndarray, spec: WrapperSpec,
+               protocol: EvaluationProtocol = DEFAULT_PROTOCOL) -> RobustFit:
     """Fit a detector from ``make()`` on ``images`` under the wrapper ``spec``.
 
-    A round whose scoring already fitted the detector on the kept images (in-sample scorers) hands
-    that fit back when it removes nothing, so the final model is not trained twice.
+    Out-of-fold training scores use ``protocol.ranking_folds``. A round whose scoring already
+    fitted the detector on the kept images (in-sample scorers) hands that fit back when it removes
+    nothing, so the final model is not trained twice.
     """
     kept = np.arange(len(images))
     removed: list[int] = []
     rounds = 0 if spec.name == "vanilla" else (1 if spec.name == "osr" else spec.max_rounds)
     for done in range(rounds):
-        fitted, scores = _scored(make, images[kept])
+        fitted, scores = _scored(make, images[kept], protocol.ranking_folds)
         drop = to_removal(scores, spec.T, spec.single)
         if len(drop) == 0 or len(drop) >= len(kept) - 1:
             return RobustFit(fitted or make().fit(images[kept]), kept, np.array(removed, int), done + 1)

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from mkdata.benchmark.datasets import read_category
 from mkdata.benchmark.report import ID_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS
 from mkdata.benchmark.detectors.registry import create
+from mkdata.benchmark.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
 from mkdata.benchmark.robust import WrapperSpec, fit_robust, to_removal
 from mkdata.benchmark.synthetic import make_synthetic, write_mvtec
 from mkdata.cli import app
@@ -81,6 +82,12 @@ def test_every_output_exists_with_documented_columns_and_valid_metrics(finished_
     assert (results[results.ratio == 0.0].n_contaminated == 0).all()
     summary = (finished_run / "summary.md").read_text()
     assert "AUROC / Recall@1%FPR" in summary and "AUPRO" in summary and "noise" in summary
+
+
+def test_every_result_records_the_protocol_it_was_scored_with(finished_run: Path) -> None:
+    records = [json.loads(p.read_text()) for p in finished_run.glob("cells/*/result.json")]
+    assert len(records) == 4
+    assert all(EvaluationProtocol(**record["protocol"]) == DEFAULT_PROTOCOL for record in records)
 
 
 def test_html_report_parses_and_its_images_exist(finished_run: Path) -> None:

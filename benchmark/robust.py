@@ -3,9 +3,9 @@
 IRP (Aqeel et al.): fit, score every training image, M = median score; remove the images scoring
 above T·M, refit on the rest, repeat until none is removed or ``max_rounds`` is reached (the batch
 form; ``single=True`` removes only the arg-max per round, the paper's original form). OSR is one
-such round. Training scores come from ``Detector.train_scores`` (out-of-sample for memory-bank
-detectors, k-fold with the protocol's ``ranking_folds``). Scores are shifted so the lowest is 0
-when any is negative, keeping T·M meaningful.
+such round. Training scores come from ``Detector.train_scores``, as the detector class declares
+(``train_scoring``: k-fold with the protocol's ``ranking_folds`` for memory-bank detectors, or
+in-sample). Scores are shifted so the lowest is 0 when any is negative, keeping T·M meaningful.
 """
 
 from __future__ import annotations
@@ -60,11 +60,13 @@ def to_removal(scores: np.ndarray, T: float, single: bool) -> np.ndarray:
 
 
 def _scored(make: Callable[[], Detector], images: np.ndarray, folds: int) -> tuple[Detector | None, np.ndarray]:
-    """Training scores of ``images``, plus the detector fitted on all of them when scoring fitted one."""
+    """Training scores of ``images``, plus the detector when scoring fitted it on all of them.
+
+    An unfitted in-sample scorer fits itself to score; out-of-fold scoring fits only fold clones.
+    """
     detector = make()
-    if detector.scores_in_sample:
-        return detector, detector.fit(images).train_scores(images)  # scores with this very fit
-    return None, detector.train_scores(images, folds=folds)  # k-fold clones; no full fit needed to rank
+    scores = detector.train_scores(images, folds=folds)
+    return (detector if detector.image_shape is not None else None), scores
 
 
 def fit_robust(make: Callable[[], Detector], images: np.ndarray, spec: WrapperSpec,

@@ -1,4 +1,5 @@
-"""The evaluation protocol: metric_row validates once, matches the public metrics and honours the protocol."""
+"""The evaluation protocol: metric_row validates once and matches the public metrics; the train-score
+strategy is one declared attribute, and IRP fits an out-of-fold scorer only for its folds."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from sklearn.metrics import roc_auc_score
 
 from mkdata.benchmark import metrics
 from mkdata.benchmark.cell import metric_row
+from mkdata.benchmark.detectors.autoencoders import AEL2, AEMahalanobis
+from mkdata.benchmark.detectors.base import Detector
 from mkdata.benchmark.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
+from mkdata.benchmark.robust import WrapperSpec, fit_robust
 from mkdata.benchmark.synthetic import SyntheticSet
 
 CUSTOM = EvaluationProtocol(aupro_fpr_limit=0.1, recall_fpr=0.2, threshold_k=0.5, threshold_folds=4, ranking_folds=3)
@@ -125,3 +129,46 @@ def test_invalid_input_to_metric_row_raises_a_clear_value_error(cell_inputs: dic
 def test_invalid_protocol_values_are_rejected(field: str, value: float, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(DEFAULT_PROTOCOL, **{field: value})
+
+
+# --- the train-score strategy ----------------------------------------------------------------------
+
+
+def test_the_train_score_strategy_is_declared_and_checked_once_per_class() -> None:
+    assert (AEL2.train_scoring, AEMahalanobis.train_scoring) == ("in_sample", "out_of_fold")
+    with pytest.raises(TypeError, match="train_scoring"):
+        type("Misdeclared", (AEL2,), {"train_scoring": "in-sample"})
+
+
+def counting(cls: type[Detector]) -> type[Detector]:
+    """A subclass of ``cls`` that counts its fits (fold clones included: they are built from ``type(self)``)."""
+
+    class Counting(cls):  # type: ignore[misc, valid-type]
+        fits = 0
+
+        def _fit(self, images: np.ndarray) -> None:
+            type(self).fits += 1
+            super()._fit(images)
+
+    return Counting
+
+
+@pytest.mark.parametrize(
+    ("cls", "params", "fits_per_round"),
+    [(AEMahalanobis, {"n_features": 50}, CUSTOM.ranking_folds), (AEL2, {}, 1)],
+    ids=["out_of_fold", "in_sample"],
+)
+def test_irp_fits_only_what_the_train_score_strategy_needs(synthetic_set_32: SyntheticSet, cls: type[Detector],
+                                                           params: dict[str, Any], fits_per_round: int) -> None:
+    """Each scoring round costs the strategy's fits (k folds, or the in-sample detector's own fit),
+    plus one final fit: an out-of-fold scorer is not fitted once more per round for nothing."""
+    detector_cls = counting(cls)
+    images = synthetic_set_32.train[:10]
+    spec = WrapperSpec("irp", T=1.0001, max_rounds=2, single=True)  # removes the top image every round
+
+    def make() -> Detector:
+        return detector_cls(cls.Params(device="cpu", image_size=32, epochs=1, batch_size=16, **params))
+
+    fit = fit_robust(make, images, spec, CUSTOM)
+    assert fit.rounds == 2 and len(fit.removed) == 2
+    assert detector_cls.fits == fit.rounds * fits_per_round + 1

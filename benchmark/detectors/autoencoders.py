@@ -29,7 +29,6 @@ import torch.nn.functional as F
 from sklearn.covariance import LedoitWolf
 from torch import nn
 
-from mkdata.benchmark.detectors.base import Detector
 from mkdata.benchmark.detectors.nets import ConvAutoencoder, ConvVAE, stem_layers
 from mkdata.benchmark.detectors.registry import register
 from mkdata.benchmark.detectors.ssim import (
@@ -221,7 +220,7 @@ class AEMahalanobis(AutoencoderDetector):
     description = "Mahalanobis distance of random layer-2 autoencoder features (dual-mode paper, mode 2)"
     Params = MahalanobisParams
     yields_map = False
-    train_scores = Detector.train_scores
+    train_scoring = "out_of_fold"
 
     def _layer2(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net.encoder[:2](x).flatten(1)

@@ -9,12 +9,13 @@ resolution.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 
@@ -34,6 +35,16 @@ class Prediction:
     maps: np.ndarray | None = None
 
 
+TrainScoring = Literal["in_sample", "out_of_fold"]
+"""How ``Detector.train_scores`` scores training images.
+
+``"out_of_fold"``: k-fold, each fold scored by a fresh detector fitted on the other folds (memory
+banks, whose in-sample scores are ~0, and any model whose in-sample scores are biased low).
+``"in_sample"``: by the detector fitted on all of them (reconstruction models and flows, which
+model the training distribution rather than store its images).
+"""
+
+
 @dataclass
 class CommonParams:
     """Parameters every detector accepts."""
@@ -50,12 +61,18 @@ class Detector(ABC):
     description: ClassVar[str]
     yields_map: ClassVar[bool]
     needs_weights: ClassVar[bool] = False
-    scores_in_sample: ClassVar[bool] = False  # train_scores reuses the detector's own fit (no k-fold refits)
+    train_scoring: ClassVar[TrainScoring] = "out_of_fold"  # the one declaration train_scores dispatches on
     Params: ClassVar[type] = CommonParams
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.train_scoring not in get_args(TrainScoring):
+            raise TypeError(f"{cls.__name__}.train_scoring must be one of {get_args(TrainScoring)}, got {cls.train_scoring!r}")
 
     def __init__(self, params: Any) -> None:
         self.params = params
         self.image_shape: tuple[int, int] | None = None  # (H, W) of the fitted training images
+        self._fitted_on: str | None = None  # digest of the training array, for in-sample train_scores
 
     # -- public API -------------------------------------------------------------------------
     def fit(self, images: ImageSource) -> "Detector":
@@ -65,6 +82,7 @@ class Detector(ABC):
             raise ValueError(f"{self.name}: the training set is empty")
         self.image_shape = array.shape[1:3]
         self._fit(array)
+        self._fitted_on = _digest(array)
         return self
 
     def predict(self, images: ImageSource) -> Prediction:
@@ -82,13 +100,30 @@ class Detector(ABC):
         return self._predict(array)
 
     def train_scores(self, images: ImageSource, folds: int = 5) -> np.ndarray:
-        """Out-of-sample scores of the training images by k-fold refits (for IRP-style ranking).
+        """Scores of the training images, for IRP-style ranking and the unsupervised threshold.
 
-        Memory-bank methods would score every training image ~0 in-sample; each fold is scored by
-        a fresh detector fitted on the other folds. Subclasses whose in-sample score is honest
-        (reconstruction models, flows) may override with a cheaper in-sample pass.
+        Dispatched on the class's ``train_scoring``. ``"out_of_fold"``: ``folds`` fresh detectors,
+        each fitted on the other folds, score one fold each; this detector is left as it is.
+        ``"in_sample"`` (``folds`` ignored): this detector scores them if it was fitted on exactly
+        these images; an unfitted one fits itself on them first (so a caller can keep that fit);
+        one fitted on other images leaves it to a fresh detector fitted on them.
         """
         array = load_images(images)
+        if self.train_scoring == "in_sample":
+            return self._in_sample_scores(array)
+        return self._out_of_fold_scores(array, folds)
+
+    def _fresh(self) -> "Detector":
+        """An unfitted detector of the same class and parameters."""
+        return type(self)(dataclasses.replace(self.params))
+
+    def _in_sample_scores(self, array: np.ndarray) -> np.ndarray:
+        if self.image_shape is None:
+            self.fit(array)
+        fitted = self if self._fitted_on == _digest(array) else self._fresh().fit(array)
+        return fitted.predict(array).scores
+
+    def _out_of_fold_scores(self, array: np.ndarray, folds: int) -> np.ndarray:
         n = len(array)
         if n < 2:
             raise ValueError(f"{self.name}: need at least 2 training images for out-of-sample scores")
@@ -97,8 +132,7 @@ class Detector(ABC):
         scores = np.empty(n)
         for fold in np.array_split(order, folds):
             rest = np.setdiff1d(order, fold)
-            clone = type(self)(dataclasses.replace(self.params))
-            scores[fold] = clone.fit(array[rest]).predict(array[fold]).scores
+            scores[fold] = self._fresh().fit(array[rest]).predict(array[fold]).scores
         return scores
 
     def save(self, path: str | Path) -> None:
@@ -140,6 +174,10 @@ class Detector(ABC):
             self.__dict__.update(pickle.load(fh))
 
 
+def _digest(images: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(images).data).hexdigest()
+
+
 def resolve_device(device: str) -> str:
     """'auto' → 'cuda' when torch sees a GPU, else 'cpu'; anything else is returned as is."""
     if device != "auto":
@@ -162,4 +200,4 @@ def param_defaults(params_cls: type) -> dict[str, Any]:
     return out
 
 
-__all__ = ["CommonParams", "Detector", "Prediction", "field", "param_defaults", "resolve_device"]
+__all__ = ["CommonParams", "Detector", "Prediction", "TrainScoring", "field", "param_defaults", "resolve_device"]

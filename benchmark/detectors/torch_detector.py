@@ -7,8 +7,6 @@ here, once.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,6 @@ import torch
 from torch import nn
 
 from mkdata.benchmark.detectors.base import CommonParams, Detector, Prediction
-from mkdata.benchmark.detectors.images import ImageSource, load_images
 from mkdata.benchmark.detectors.torch_training import TrainSpec, seeded, to_image_resolution, to_tensor, torch_device
 
 
@@ -41,21 +38,16 @@ class BackboneParams(TorchParams):
     weights: str | None = None  # local state-dict file for the backbone (wins over pretrained)
 
 
-def _digest(images: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(images).data).hexdigest()
-
-
 class TorchDetector(Detector):
     """fit: build the module under the detector's seed and train it; predict: score tensors."""
 
-    scores_in_sample = True
+    train_scoring = "in_sample"  # honest for reconstruction models and flows
 
     Params = TorchParams
 
     def __init__(self, params: TorchParams) -> None:
         super().__init__(params)
         self.model: nn.Module | None = None
-        self._fitted_on: str | None = None  # digest of the training array, for train_scores
         self.train_spec()  # validates the optimisation parameters early
 
     @property
@@ -75,7 +67,6 @@ class TorchDetector(Detector):
             self.model = self._build(fresh=True).to(device)
             self._train(x)
         self.model.eval()
-        self._fitted_on = _digest(images)
 
     def _predict(self, images: np.ndarray) -> Prediction:
         x = to_tensor(images, self.params.image_size)
@@ -84,17 +75,6 @@ class TorchDetector(Detector):
         return Prediction(
             scores.double().numpy(), None if maps is None else to_image_resolution(maps, images.shape[1:3])
         )
-
-    def train_scores(self, images: ImageSource, folds: int = 5) -> np.ndarray:
-        """In-sample scores of the training images (``folds`` is ignored).
-
-        Honest for reconstruction models and flows, which model the training distribution rather
-        than store its images. If this detector was fitted on exactly these images it scores them
-        itself; otherwise a fresh detector with the same parameters is fitted on them first.
-        """
-        array = load_images(images)
-        fitted = self if self._fitted_on == _digest(array) else type(self)(dataclasses.replace(self.params)).fit(array)
-        return fitted.predict(array).scores
 
     def _save_state(self, path: Path) -> None:
         torch.save(self.model.state_dict(), path / "model.pt")

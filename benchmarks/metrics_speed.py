@@ -5,8 +5,11 @@ defect-pixel ratios are 0.04-0.7 %); maps are smooth upsampled noise plus pixel 
 of random strength on each defect. Prints, for each method, the wall time, the CPU time of all
 threads (the machine may be shared), the extra resident memory (peak RSS during the call, sampled
 every 5 ms, minus RSS before it) and the AUPRO, then the speed ratios anomalib / mkdata.
+``--metric-row`` also times ``cell.metric_row``, a cell's whole results row (image metrics, AUPRO,
+pixel AUROC, thresholds) on the same maps, each input validated once.
 
     python benchmarks/metrics_speed.py --maps 200 --size 256
+    python benchmarks/metrics_speed.py --maps 200 --size 256 --skip-anomalib --metric-row
     python benchmarks/metrics_speed.py --maps 2500 --size 512 --dtype float16 --skip-anomalib
 
 anomalib's AUPRO sorts every pixel in float32/int64 tensors: about 65 bytes per pixel (3.35 GiB for
@@ -25,7 +28,9 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from mkdata.benchmark.cell import metric_row
 from mkdata.benchmark.metrics import aupro, binned_aupro
+from mkdata.benchmark.protocol import EvaluationProtocol
 
 
 def rss_bytes() -> int:
@@ -77,6 +82,17 @@ def make_inputs(maps: int, size: int, dtype: str, seed: int) -> tuple[np.ndarray
     return anomaly_maps, masks
 
 
+def row_aupro(maps: np.ndarray, masks: np.ndarray, fpr_limit: float) -> float:
+    """``cell.metric_row`` on the maps (scores: map maxima; training scores: those of the normal
+    maps); returns its AUPRO, to compare with the others."""
+    labels = masks.any(axis=(1, 2))
+    scores = maps.max(axis=(1, 2)).astype(np.float64)
+    types = ["disc" if label else "good" for label in labels]
+    protocol = EvaluationProtocol(aupro_fpr_limit=fpr_limit)
+    row = metric_row(scores, labels, types, maps, masks, scores[~labels], protocol)
+    return row["aupro"]
+
+
 def anomalib_aupro(maps: np.ndarray, masks: np.ndarray, fpr_limit: float) -> float:
     from anomalib.metrics import AUPRO
 
@@ -94,6 +110,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-anomalib", action="store_true", help="time only mkdata (anomalib needs ~65 B/pixel)")
+    parser.add_argument("--metric-row", action="store_true", help="also time cell.metric_row (a cell's results row)")
     args = parser.parse_args()
     torch.set_num_threads(args.workers)
 
@@ -105,6 +122,8 @@ def main() -> None:
         ("mkdata exact", lambda: aupro(maps, masks, args.fpr_limit, workers=args.workers)),
         ("mkdata binned", lambda: binned_aupro(maps, masks, args.fpr_limit, workers=args.workers)),
     ]
+    if args.metric_row:
+        rows.append(("cell.metric_row", lambda: row_aupro(maps, masks, args.fpr_limit)))
     if not args.skip_anomalib:
         rows.append(("anomalib AUPRO", lambda: anomalib_aupro(maps, masks, args.fpr_limit)))
     results = {}

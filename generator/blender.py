@@ -22,6 +22,7 @@ from typing import Any
 
 from mkdata.errors import require_modules
 
+
 def check_render_backend() -> None:
     """Raise ExtraMissing with an install hint when bpy or BlenderProc is absent (cheap)."""
     require_modules(("bpy", "blenderproc"), "render", "rendering")

@@ -12,13 +12,7 @@ import mkdata
 from mkdata.assets_manifest import assets_for
 from mkdata.files import write_bytes_atomic, write_text_atomic
 from mkdata.generator.config import RenderConfig
-
-MANIFEST_COLUMNS = [
-    "path", "mask_path", "split", "group", "label", "defect_type", "index", "seed",
-    "camera_radius", "camera_azimuth", "camera_elevation", "factor_UV", "factor_UB", "factor_US",
-    "background_id", "surface_id", "defect_target", "defect_details", "defect_pixel_ratio",
-    "render_seconds", "render_key",
-]
+from mkdata.generator.record import MANIFEST_COLUMNS
 
 
 def read_records(dataset_dir: Path) -> pd.DataFrame:

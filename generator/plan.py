@@ -7,7 +7,6 @@ adds images without changing existing ones.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from mkdata.generator.config import RenderConfig
 from mkdata.scenes import get_scenario
+from mkdata.seeds import seed_sequence
 
 GROUP_CODES = {"train": 0, "test_good": 1, "test_bad": 2}
 
@@ -69,5 +69,4 @@ def shard_jobs(jobs: list[ImageJob], shard_index: int, shard_count: int) -> list
 
 def job_seed_sequence(config: RenderConfig, job: ImageJob) -> np.random.SeedSequence:
     """Seed material for one image: (seed, scenario, group, index) only."""
-    scenario_code = zlib.crc32(config.scenario.encode())
-    return np.random.SeedSequence([config.seed, scenario_code, GROUP_CODES[job.group], job.index])
+    return seed_sequence(config.seed, config.scenario, GROUP_CODES[job.group], job.index)

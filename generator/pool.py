@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mkdata.errors import RunFailed
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.plan import ImageJob
+from mkdata.generator.record import ImageRecord
 from mkdata.generator.worker import worker_main
-
-from mkdata.errors import RunFailed
 
 
 class RenderFailed(RunFailed):
@@ -26,7 +26,7 @@ class RenderFailed(RunFailed):
 
 @dataclass
 class PoolOutcome:
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[ImageRecord] = field(default_factory=list)
     failures: list[tuple[ImageJob, str]] = field(default_factory=list)
 
 
@@ -40,7 +40,7 @@ def run_pool(
     jobs: list[ImageJob],
     workers: int,
     recycle_after: int,
-    on_result: Callable[[dict[str, Any] | None], None] = lambda record: None,
+    on_result: Callable[[ImageRecord | None], None] = lambda record: None,
 ) -> PoolOutcome:
     """Render ``jobs`` with ``workers`` processes; ``on_result`` is called once per finished job."""
     outcome = PoolOutcome()
@@ -96,7 +96,7 @@ def _messages(results: Any, processes: list[Any]) -> Iterator[tuple[Any, ...]]:
                 raise RenderFailed(f"render worker(s) exited unexpectedly (exit codes {codes}); rerun to resume") from None
 
 
-def _render_requests(config: RenderConfig, requests: list[tuple[ImageJob, bool]]) -> list[tuple[Any, Any, dict[str, Any]]]:
+def _render_requests(config: RenderConfig, requests: list[tuple[ImageJob, bool]]) -> list[tuple[Any, Any, ImageRecord]]:
     from mkdata.generator.worker import SceneRenderer, _silence_blender, remove_temp_dirs
 
     _silence_blender()
@@ -106,7 +106,7 @@ def _render_requests(config: RenderConfig, requests: list[tuple[ImageJob, bool]]
     return rendered
 
 
-def render_in_subprocess(config: RenderConfig, requests: list[tuple[ImageJob, bool]]) -> list[tuple[Any, Any, dict[str, Any]]]:
+def render_in_subprocess(config: RenderConfig, requests: list[tuple[ImageJob, bool]]) -> list[tuple[Any, Any, ImageRecord]]:
     """Render (job, apply_defect) pairs in one fresh worker process and return (image, mask, record)
     for each, without writing files (for previews and checks; keeps bpy out of this process)."""
     with mp.get_context("spawn").Pool(1) as pool:

@@ -34,7 +34,7 @@ def preview_sheet(config: RenderConfig, n_normal: int = 3) -> np.ndarray:
     tiles = []
     for job, (image, mask, record) in zip(jobs, render_in_subprocess(config, [(job, True) for job in jobs])):
         tile = Image.fromarray(outline(image, mask) if mask is not None else image)
-        caption = job.label if mask is None else f"{job.label} ({100 * record['defect_pixel_ratio']:.2f}%)"
+        caption = job.label if mask is None else f"{job.label} ({100 * record.defect_pixel_ratio:.2f}%)"
         draw = ImageDraw.Draw(tile)
         draw.rectangle((0, 0, tile.width, 14), fill=(0, 0, 0))
         draw.text((3, 2), caption, fill=(255, 255, 255))

@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mkdata.errors import BadInput
 from mkdata.generator.blender import check_render_backend
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.dataset import read_dataset_json, write_metadata
 from mkdata.generator.plan import ImageJob, plan_jobs, shard_jobs
 from mkdata.generator.pool import run_pool
-
-from mkdata.errors import BadInput
+from mkdata.generator.record import ImageRecord
 
 STALE_TEMP_SECONDS = 300.0  # a temp file lives milliseconds; older ones belong to killed runs
 
@@ -112,7 +112,7 @@ def render_scenario(
     pending = [job for job in jobs if not (resume and is_complete(config.dataset_dir, job, key))]
     counts = {"done": 0, "failed": 0}
 
-    def finished(record: dict[str, object] | None) -> None:
+    def finished(record: ImageRecord | None) -> None:
         counts["done" if record is not None else "failed"] += 1
         on_progress(RenderProgress(len(pending), **counts))
 

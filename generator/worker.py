@@ -13,17 +13,17 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+
+from mkdata.files import write_png_atomic, write_text_atomic
 from mkdata.generator.blender import data_block_ids, load_bproc, purge_orphans
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.plan import ImageJob, job_seed_sequence
+from mkdata.generator.record import ImageRecord
 from mkdata.scenes import get_scenario
-from mkdata.scenes.base import ALL_FACTORS, DefectChange, DefectTarget, SceneSample
-
-from mkdata.files import write_png_atomic, write_text_atomic
+from mkdata.scenes.base import DefectChange, DefectTarget, SceneSample
 
 MAX_VIEW_TRIES = 20  # re-draws of the scene when no defect target is visible enough
 MAX_PLACEMENTS = 5  # re-placements of a defect that turned out invisible, per view
@@ -82,7 +82,7 @@ class SceneRenderer:
                        if self._footprint(segmap, ids, t.object_names).sum() >= self.min_visible_pixels]
             for _placement in range(MAX_PLACEMENTS if visible else 0):
                 target = visible[int(defect_rng.integers(len(visible)))]
-                change = self.scenario.apply_defect(job.defect_type, target, defect_rng)
+                change = self.scenario.apply_defect(job.defect_type, target, defect_rng, sample.view)
                 if self._footprint(segmap, ids, change.affected_objects).sum() >= self.min_visible_pixels:
                     return sample, (segmap, ids), target, change
                 defect_segmap, defect_ids = self._render(samples=1, denoise=False, seed=seed)[1:]
@@ -92,7 +92,7 @@ class SceneRenderer:
         raise NoVisibleTarget(f"{job.group} {job.index}: no {job.defect_type} of at least {self.min_visible_pixels} visible pixels "
                               f"in {MAX_VIEW_TRIES} views; at {self.config.resolution}² small defects may need a larger --resolution")
 
-    def render(self, job: ImageJob, apply_defect: bool = True) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    def render(self, job: ImageJob, apply_defect: bool = True) -> tuple[np.ndarray, np.ndarray | None, ImageRecord]:
         """Render ``job``: (image, mask or None, manifest record).
 
         With ``apply_defect=False`` a defective job renders the identical scene without its defect
@@ -117,28 +117,21 @@ class SceneRenderer:
         if job.defect_type is not None and normal_state is not None:
             affected = change.affected_objects if change is not None else ()
             mask = self._footprint(*normal_state, affected) | self._footprint(segmap, ids, affected)
-        record = {
-            "path": str(job.image_path),
-            "mask_path": str(job.mask_path) if job.mask_path else None,
-            "split": job.split,
-            "group": job.group,
-            "label": int(job.defect_type is not None),
-            "defect_type": job.label,
-            "index": job.index,
-            "seed": self.config.seed,
-            **{f"camera_{k.split('_', 1)[1]}": v for k, v in asdict(sample).items() if k.startswith("camera_")},
-            **{f"factor_{f}": f in self.config.factors for f in ALL_FACTORS},
-            "background_id": sample.background_id,
-            "surface_id": sample.surface_id,
-            "defect_target": target.target_id if target is not None else None,
-            "defect_details": json.dumps(change.details if change is not None else {}),
-            "defect_pixel_ratio": float(mask.mean()) if mask is not None else 0.0,
-            "render_seconds": round(time.perf_counter() - start, 3),
-            "render_key": self.config.render_key_hash(),
-        }
+        factors = self.config.factors
+        record = ImageRecord(
+            path=str(job.image_path), mask_path=str(job.mask_path) if job.mask_path else None, split=job.split,
+            group=job.group, label=int(job.defect_type is not None), defect_type=job.label, index=job.index,
+            seed=self.config.seed, camera_radius=sample.view.radius, camera_azimuth=sample.view.azimuth,
+            camera_elevation=sample.view.elevation, factor_UV="UV" in factors, factor_UB="UB" in factors,
+            factor_US="US" in factors, background_id=sample.background_id, surface_id=sample.surface_id,
+            defect_target=target.target_id if target is not None else None,
+            defect_details=json.dumps(change.details if change is not None else {}),
+            defect_pixel_ratio=float(mask.mean()) if mask is not None else 0.0,
+            render_seconds=round(time.perf_counter() - start, 3), render_key=self.config.render_key_hash(),
+        )
         return image, (mask.astype(np.uint8) * 255 if mask is not None else None), record
 
-    def render_and_write(self, job: ImageJob) -> dict[str, Any]:
+    def render_and_write(self, job: ImageJob) -> ImageRecord:
         """Render ``job`` and write mask, image and record (in that order, each atomically)."""
         image, mask, record = self.render(job)
         purge_orphans(self.bp.bpy, keep=self.built_blocks)  # what this image left unused
@@ -146,7 +139,7 @@ class SceneRenderer:
         if mask is not None:
             write_png_atomic(root / job.mask_path, mask)
         write_png_atomic(root / job.image_path, image)
-        write_text_atomic(root / job.record_path, json.dumps(record, sort_keys=True))
+        write_text_atomic(root / job.record_path, json.dumps(record.to_dict(), sort_keys=True))
         return record
 
 

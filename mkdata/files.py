@@ -1,7 +1,7 @@
 """File I/O shared by the render side (scenes, generator) and the benchmark side: crash-safe
 writes (a temporary name in the same folder, then a rename) and listing image files.
 
-This is the one module both sides import; neither side imports the other (tests/test_layers.py).
+Both sides import it (and mkdata.errors, mkdata.seeds); neither imports the other (tests/test_layers.py).
 """
 
 from __future__ import annotations

@@ -10,9 +10,8 @@ import importlib
 import pkgutil
 from functools import cache
 
-from mkdata.scenes.base import Scenario
-
 from mkdata.errors import BadInput
+from mkdata.scenes.base import Scenario
 
 _INFRASTRUCTURE = {"base", "camera", "geometry", "materials", "night"}
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
+
+from mkdata.errors import BadInput
+from mkdata.scenes.surfaces import CLEAN, Degradation
 
 Factor = Literal["UV", "UB", "US"]
 ALL_FACTORS: tuple[Factor, ...] = ("UV", "UB", "US")
@@ -23,14 +26,39 @@ class CameraShell:
     """Where the camera may be: a spherical shell around the point of interest (MIAD's UV factor).
 
     Angles in degrees; azimuth θ around +Z from +X, elevation φ above the XY plane. ``fixed`` is
-    the (radius, azimuth, elevation) used when UV is off.
+    the (radius, azimuth, elevation) used when UV is off. ``centre`` is the point of interest
+    (metres); with UV on it moves by up to ``centre_jitter`` along each axis.
     """
 
     radius: tuple[float, float]
     azimuth: tuple[float, float]
     elevation: tuple[float, float]
     fixed: tuple[float, float, float]
+    centre: tuple[float, float, float]
+    centre_jitter: tuple[float, float, float]
     lens_mm: float = 50.0
+
+
+@dataclass(frozen=True)
+class View:
+    """Where the camera is for one image: its pose on the shell, its location and what it looks at."""
+
+    radius: float
+    azimuth: float
+    elevation: float
+    location: np.ndarray
+    target: np.ndarray
+
+
+class Environment(Protocol):
+    """Background and lighting of a scene (``day.DayEnvironment``, ``night.NightEnvironment``)."""
+
+    def build(self) -> None:
+        """Create the world, lights and background objects once."""
+
+    def randomise(self, rng: np.random.Generator, uncontrolled: bool, split: str, view: View) -> str:
+        """Set this image's background (random of ``split`` when ``uncontrolled``, else the
+        fixed one) for ``view``; returns the background id."""
 
 
 @dataclass(frozen=True)
@@ -71,17 +99,22 @@ class DefectChange:
 class SceneSample:
     """What ``randomise`` chose for one image (goes into the manifest)."""
 
-    camera_radius: float
-    camera_azimuth: float
-    camera_elevation: float
+    view: View
     background_id: str
     surface_id: str
 
 
 class Scenario(ABC):
-    """Base class of every scenario. One instance lives in a render worker for many images."""
+    """Base class of every scenario. One instance lives in a render worker for many images.
+
+    A scenario builds its scene and sets ``environment`` (and ``degradation`` when it has US); the
+    base class draws each image's view, background and surface in that order, and checks defect
+    types before the scenario's ``_defect_targets`` / ``_apply_defect`` see them.
+    """
 
     spec: ClassVar[ScenarioSpec]
+    environment: Environment
+    degradation: Degradation | None = None
 
     def __init__(self, bp: Any, factors: frozenset[Factor]) -> None:
         self.bp = bp
@@ -97,27 +130,42 @@ class Scenario(ABC):
         """
 
     @abstractmethod
-    def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
-        """Re-randomise camera / background / surface for one image of ``split`` ('train'/'test').
-
-        Factors not in ``self.factors`` must stay at their fixed value.
-        """
+    def _defect_targets(self, defect_type: str) -> list[DefectTarget]:
+        """Places where the (valid) ``defect_type`` can be applied in the current scene."""
 
     @abstractmethod
+    def _apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator, view: View) -> DefectChange:
+        """Change the scene to show the (valid) ``defect_type`` at ``target`` as seen from ``view``."""
+
+    def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
+        """Re-randomise view, background and surface for one image of ``split`` ('train'/'test');
+        a factor not in ``self.factors`` stays at its fixed value."""
+        view = self.place_view(rng, split)
+        background = self.environment.randomise(rng, "UB" in self.factors, split, view)
+        surface = self.degradation.randomise(rng, "US" in self.factors, split) if self.degradation is not None else CLEAN
+        return SceneSample(view, background, surface)
+
+    def check_defect_type(self, defect_type: str) -> None:
+        """Raise BadInput naming the valid types when this scenario has no ``defect_type``."""
+        if defect_type not in self.spec.defect_types:
+            raise BadInput(f"{self.spec.name} has no defect type {defect_type!r}; valid: {', '.join(self.spec.defect_types)}")
+
     def defect_targets(self, defect_type: str) -> list[DefectTarget]:
         """Places where ``defect_type`` can be applied in the current scene."""
+        self.check_defect_type(defect_type)
+        return self._defect_targets(defect_type)
 
-    @abstractmethod
-    def apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator) -> DefectChange:
+    def apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator, view: View) -> DefectChange:
         """Change the scene to show ``defect_type`` at ``target``; return what changed and an undo."""
+        self.check_defect_type(defect_type)
+        return self._apply_defect(defect_type, target, rng, view)
 
-    def place_view(self, rng: np.random.Generator, split: str, point_of_interest: np.ndarray, jitter: np.ndarray) -> tuple[
-            tuple[float, float, float], np.ndarray, np.ndarray]:
+    def place_view(self, rng: np.random.Generator, split: str) -> View:
         """Put the camera for one image: on the spec's shell around a jittered point of interest
-        when UV is on, at the fixed pose otherwise. Returns ((r, θ, φ), camera location, target)."""
+        when UV is on, at the fixed pose otherwise."""
         from mkdata.scenes.camera import place_camera, sample_viewpoint
 
-        free = "UV" in self.factors
-        pose = sample_viewpoint(rng, self.spec.camera, split, free)
-        target = np.asarray(point_of_interest, float) + (rng.uniform(-1, 1, 3) * jitter if free else 0.0)
-        return pose, place_camera(self.bp, target, *pose), target
+        shell, free = self.spec.camera, "UV" in self.factors
+        pose = sample_viewpoint(rng, shell, split, free)
+        target = np.asarray(shell.centre, float) + (rng.uniform(-1, 1, 3) * np.asarray(shell.centre_jitter) if free else 0.0)
+        return View(*pose, location=place_camera(self.bp, target, *pose), target=target)

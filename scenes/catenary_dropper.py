@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mkdata.scenes import geometry
-from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
+from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, View
 from mkdata.scenes.day import DayEnvironment
 from mkdata.scenes.materials import principled
 
@@ -33,7 +33,6 @@ MESSENGER_MID, MESSENGER_SAG = 0.55, 0.015  # messenger height above the contact
 LINE_HALF_LENGTH = 9.0
 DROPPER_X = tuple(1.1 * k for k in range(-4, 5))
 SLACK_POINTS = 24  # points along a bowed dropper's centre line
-POINT_OF_INTEREST = np.array([0.0, 0.0, 0.3])
 
 
 def messenger_height(x: float | np.ndarray) -> float | np.ndarray:
@@ -69,7 +68,8 @@ class CatenaryDropper(Scenario):
         factors=("UV", "UB"),
         time_of_day="day",
         defect_types=("missing_dropper", "slack_dropper", "missing_clamp"),
-        camera=CameraShell(radius=(1.6, 2.3), azimuth=(-135.0, -45.0), elevation=(-40.0, -8.0), fixed=(1.9, -90.5, -20.5)),
+        camera=CameraShell(radius=(1.6, 2.3), azimuth=(-135.0, -45.0), elevation=(-40.0, -8.0), fixed=(1.9, -90.5, -20.5),
+                           centre=(0.0, 0.0, 0.3), centre_jitter=(0.55, 0.05, 0.05)),
         description="overhead contact line: messenger and contact wire joined by droppers with clamps, from below, day",
         miad_defect_pixel_ratio=0.0037,
     )
@@ -100,12 +100,7 @@ class CatenaryDropper(Scenario):
             slack.hide_render = True
             self.slack[f"dropper_{k}"] = (slack, x)
 
-    def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
-        pose, self.camera_location, _ = self.place_view(rng, split, POINT_OF_INTEREST, np.array([0.55, 0.05, 0.05]))
-        background = self.environment.randomise(rng, "UB" in self.factors, split)
-        return SceneSample(*pose, background_id=background, surface_id="clean")
-
-    def defect_targets(self, defect_type: str) -> list[DefectTarget]:
+    def _defect_targets(self, defect_type: str) -> list[DefectTarget]:
         droppers = range(len(DROPPER_X))
         if defect_type == "missing_clamp":
             clamps = [f"clamp_{side}_{k}" for k in droppers for side in ("contact", "messenger")]
@@ -114,16 +109,14 @@ class CatenaryDropper(Scenario):
             return [DefectTarget(f"dropper_{k}", (f"dropper_{k}",)) for k in droppers]
         return [DefectTarget(f"dropper_{k}", (f"dropper_{k}", f"clamp_contact_{k}", f"clamp_messenger_{k}")) for k in droppers]
 
-    def apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator) -> DefectChange:
-        if defect_type not in self.spec.defect_types:
-            raise ValueError(f"catenary_dropper has no defect type {defect_type!r}; valid: {', '.join(self.spec.defect_types)}")
+    def _apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator, view: View) -> DefectChange:
         objects = self.bp.bpy.data.objects
         hidden = [objects[name] for name in target.object_names]
         shown: list[Any] = []
         details: dict[str, Any] = {}
         if defect_type == "slack_dropper":
             slack, x = self.slack[target.object_names[0]]
-            details = self._reshape_slack(slack, x, rng)
+            details = self._reshape_slack(slack, x, rng, view)
             shown = [slack]
         for obj in hidden:
             obj.hide_render = True
@@ -138,10 +131,10 @@ class CatenaryDropper(Scenario):
 
         return DefectChange(tuple(obj.name for obj in hidden + shown), undo, details)
 
-    def _reshape_slack(self, slack: Any, x: float, rng: np.random.Generator) -> dict[str, Any]:
+    def _reshape_slack(self, slack: Any, x: float, rng: np.random.Generator, view: View) -> dict[str, Any]:
         """Give the hidden slack dropper at ``x`` a random bow, across the camera's line of sight."""
         bottom, top = dropper_ends(x)
-        sight = self.camera_location[:2] - bottom[:2]
+        sight = view.location[:2] - bottom[:2]
         across = math.atan2(sight[1], sight[0]) + math.pi / 2 + math.radians(rng.uniform(-30, 30))
         across += math.pi * int(rng.integers(2))  # bow to the left or to the right
         direction = np.array([math.cos(across), math.sin(across), 0.0])

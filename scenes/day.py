@@ -13,6 +13,7 @@ import numpy as np
 
 from mkdata.assets_manifest import ids_for, load_assets
 from mkdata.scenes.backgrounds import background_path
+from mkdata.scenes.base import View
 
 PLAIN_BACKGROUND = "sky_plain"
 
@@ -51,8 +52,9 @@ class DayEnvironment:
             self.images[asset_id] = image
         return self.images[asset_id]
 
-    def randomise(self, rng: np.random.Generator, uncontrolled: bool, split: str) -> str:
-        """Pick this image's background (UB on) or the plain sky (UB off); returns its asset id."""
+    def randomise(self, rng: np.random.Generator, uncontrolled: bool, split: str, view: View) -> str:
+        """Pick this image's background (UB on) or the plain sky (UB off); returns its asset id.
+        The sky lights the scene from every side, so ``view`` does not matter."""
         if uncontrolled:
             choices = ids_for("background_image", split)
             asset_id = choices[int(rng.integers(len(choices)))]

@@ -9,39 +9,45 @@ names the decal object, so the mask is exactly its visible footprint in the rend
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from mkdata.scenes.base import DefectChange, Scenario
+from mkdata.scenes.base import DefectChange
+from mkdata.seeds import name_code
 
 ShapeFn = Callable[[np.random.Generator], tuple[list[tuple[float, float, float]], list[tuple[int, ...]]]]
 SURFACE_OFFSET = 0.0004  # metres above the host, so the decal wins the depth test
 
 
-def crack_shape(rng: np.random.Generator, width: float = 0.035, branches: int = 1) -> tuple[list, list]:
-    """A jagged strip of unit length along X (a crack groove), optionally with side branches."""
+def crack_shape(rng: np.random.Generator, width: float, branches: int, taper: float = 0.7, wiggle: float = 0.35,
+                segments: int = 14) -> tuple[list, list]:
+    """A meandering line of unit length along X (a crack groove, cell crack or snail trail),
+    ``width`` wide at its start and narrowing by the fraction ``taper`` towards its end, with
+    ``branches`` side lines starting from points of it. ``wiggle`` is the heading's random turn
+    per segment (radians); with ``taper=0`` the whole line stays ``width`` wide in the render."""
     verts: list[tuple[float, float, float]] = []
     faces: list[tuple[int, ...]] = []
 
-    def strip(start: np.ndarray, heading: float, length: float, segments: int, half_width: float) -> None:
-        point = start.copy()
-        for k in range(segments + 1):
-            heading_k = heading + rng.normal(0, 0.35)
-            normal = np.array([-math.sin(heading_k), math.cos(heading_k)])
-            taper = half_width * (1 - 0.7 * k / segments)
+    def line(start: np.ndarray, heading: float, length: float, count: int, half_width: float) -> list[np.ndarray]:
+        points = [start]
+        for _ in range(count):
+            heading += rng.normal(0, wiggle)
+            points.append(points[-1] + length / count * np.array([math.cos(heading), math.sin(heading)]))
+        for k, point in enumerate(points):
+            direction = points[min(k + 1, count)] - points[max(k - 1, 0)]
+            side = np.array([-direction[1], direction[0]]) / np.linalg.norm(direction) * half_width * (1 - taper * k / count)
             base = len(verts)
-            verts.extend([(*(point + normal * taper), 0.0), (*(point - normal * taper), 0.0)])
+            verts.extend([(*(point + side), 0.0), (*(point - side), 0.0)])
             if k > 0:
                 faces.append((base - 2, base - 1, base + 1, base))
-            point = point + length / segments * np.array([math.cos(heading_k), math.sin(heading_k)])
+        return points
 
-    strip(np.array([-0.5, 0.0]), 0.0, 1.0, 14, width / 2)
+    main = line(np.array([-0.5, 0.0]), 0.0, 1.0, segments, width / 2)
     for _ in range(branches):
-        origin = np.array([rng.uniform(-0.3, 0.3), 0.0])
-        strip(origin, rng.choice([-1, 1]) * rng.uniform(0.5, 1.1), rng.uniform(0.2, 0.4), 6, width / 3)
+        origin = main[int(rng.integers(2, segments - 1))]
+        line(origin, rng.choice([-1, 1]) * rng.uniform(0.5, 1.3), rng.uniform(0.2, 0.45), segments // 3, 0.4 * width)
     return verts, faces
 
 
@@ -76,7 +82,7 @@ class Decal:
         """``size``: range of the decal's width in metres; ``elongation``: range of length/width."""
         bpy = bp.bpy
         self.bp, self.name, self.size, self.elongation = bp, name, size, elongation
-        rng = np.random.default_rng(zlib.crc32(name.encode()))  # same shapes in every worker
+        rng = np.random.default_rng(name_code(name))  # same shapes in every worker
         self.meshes = []
         for k in range(variants):
             verts, faces = shape(rng)
@@ -156,12 +162,9 @@ def sample_surface_point(bp: Any, host: Any, rng: np.random.Generator, facing: n
     return a + u * (b - a) + v * (c - a), normals[k]
 
 
-def place_decal(decals: dict[str, list[tuple[Decal, np.ndarray | None]]], scenario: Scenario, defect_type: str,
-                host: Any, rng: np.random.Generator, camera_location: np.ndarray) -> DefectChange:
-    """Show one of ``defect_type``'s decal variants (decal, along-direction or None for random)
-    on ``host`` facing the camera. Unknown types raise ValueError."""
-    if defect_type not in decals:
-        raise ValueError(f"{scenario.spec.name} has no defect type {defect_type!r}; valid: {', '.join(scenario.spec.defect_types)}")
-    variants = decals[defect_type]
+def place_variant(variants: list[tuple[Decal, np.ndarray | None]], host: Any, rng: np.random.Generator,
+                  facing: np.ndarray) -> DefectChange:
+    """Show one of a defect type's decal variants (decal, along-direction or None for random) on
+    ``host``, facing the camera position ``facing``."""
     decal, along = variants[int(rng.integers(len(variants)))]
-    return decal.place(host, rng, facing=camera_location, along=along)
+    return decal.place(host, rng, facing=facing, along=along)

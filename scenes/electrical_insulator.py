@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from mkdata.scenes import geometry
-from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
+from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, View
 from mkdata.scenes.decals import Decal, crack_shape
 from mkdata.scenes.materials import principled
 from mkdata.scenes.night import NightEnvironment
@@ -20,7 +20,6 @@ DISCS, SPACING = 7, 0.146  # IEC 120 kN standard discs: 146 mm spacing, 255 mm d
 SHED_R, SHED_H = 0.1275, 0.055
 ARM_Z = 1.75
 STRING_TOP = ARM_Z - 0.16
-POINT_OF_INTEREST = np.array([0.0, 0.0, STRING_TOP - DISCS * SPACING / 2])
 
 
 class ElectricalInsulator(Scenario):
@@ -32,7 +31,8 @@ class ElectricalInsulator(Scenario):
         factors=("UV", "UB", "US"),
         time_of_day="night",
         defect_types=("crack",),
-        camera=CameraShell(radius=(1.3, 1.8), azimuth=(-180.0, 180.0), elevation=(-15.0, 30.0), fixed=(1.5, -90.5, 10.5)),
+        camera=CameraShell(radius=(1.3, 1.8), azimuth=(-180.0, 180.0), elevation=(-15.0, 30.0), fixed=(1.5, -90.5, 10.5),
+                           centre=(0.0, 0.0, STRING_TOP - DISCS * SPACING / 2), centre_jitter=(0.05, 0.05, 0.25)),
         description="string of porcelain disc insulators on a steel cross-arm holding a conductor, night",
         miad_defect_pixel_ratio=0.0004,
     )
@@ -64,16 +64,9 @@ class ElectricalInsulator(Scenario):
         body = principled(bp, "porcelain_body", (0.80, 0.77, 0.70), roughness=0.8)
         self.crack = Decal(bp, "crack", body, lambda rng: crack_shape(rng, width=0.09, branches=1), size=(0.06, 0.10), elongation=(1.0, 1.0))
 
-    def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
-        pose, self.camera_location, target = self.place_view(rng, split, POINT_OF_INTEREST, np.array([0.05, 0.05, 0.25]))
-        self.environment.aim_torch(self.camera_location, target)
-        background = self.environment.randomise(rng, "UB" in self.factors, pose[1])
-        surface = self.degradation.randomise(rng, "US" in self.factors, split)
-        return SceneSample(*pose, background_id=background, surface_id=surface)
-
-    def defect_targets(self, defect_type: str) -> list[DefectTarget]:
+    def _defect_targets(self, defect_type: str) -> list[DefectTarget]:
         return [DefectTarget(f"disc_{k}", (f"shed_{k}",)) for k in range(DISCS)]
 
-    def apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator) -> DefectChange:
+    def _apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator, view: View) -> DefectChange:
         host = self.bp.bpy.data.objects[target.object_names[0]]
-        return self.crack.place(host, rng, facing=self.camera_location)
+        return self.crack.place(host, rng, facing=view.location)

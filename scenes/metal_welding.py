@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from mkdata.scenes import geometry
-from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
+from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, View
 from mkdata.scenes.day import DayEnvironment
-from mkdata.scenes.decals import Decal, crack_shape, pits_shape, place_decal
+from mkdata.scenes.decals import Decal, crack_shape, pits_shape, place_variant
 from mkdata.scenes.materials import add_noise_bump, colour_ramp, mottled, principled, set_base_colour
 from mkdata.scenes.surfaces import Degradation
 
@@ -26,7 +26,6 @@ PLATE_T, PLATE_W, PLATE_L = 0.008, 0.13, 0.24
 PLATE_TOP = TABLE_TOP + PLATE_T
 BEAD_HALF_WIDTH, BEAD_HEIGHT, BEAD_LENGTH = 0.008, 0.0028, 0.232
 RIPPLE_PITCH = 0.0024
-POINT_OF_INTEREST = np.array([0.0, 0.0, PLATE_TOP])
 DEGRADATION_ZOOM = 5.0  # rust / dust patches a few centimetres across on 0.26 m of plate
 HEAT_TINT = (  # (distance from the joint in m, colour): temper colours fading into mill scale
     (0.0, (0.03, 0.03, 0.035)),
@@ -104,7 +103,8 @@ class MetalWelding(Scenario):
         factors=("UV", "US"),
         time_of_day="day",
         defect_types=("porosity", "crack"),
-        camera=CameraShell(radius=(0.26, 0.36), azimuth=(-180.0, 180.0), elevation=(35.0, 80.0), fixed=(0.31, -60.5, 55.5)),
+        camera=CameraShell(radius=(0.26, 0.36), azimuth=(-180.0, 180.0), elevation=(35.0, 80.0), fixed=(0.31, -60.5, 55.5),
+                           centre=(0.0, 0.0, PLATE_TOP), centre_jitter=(0.01, 0.06, 0.0)),
         description="two steel plates butt-welded on a welding table: rippled bead, heat tint, spatter; day",
         miad_defect_pixel_ratio=0.0010,
     )
@@ -150,15 +150,9 @@ class MetalWelding(Scenario):
             ],
         }
 
-    def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
-        pose, self.camera_location, _ = self.place_view(rng, split, POINT_OF_INTEREST, np.array([0.01, 0.06, 0.0]))
-        background = self.environment.randomise(rng, False, split)  # UB is not a factor here: plain sky
-        surface = self.degradation.randomise(rng, "US" in self.factors, split)
-        return SceneSample(*pose, background_id=background, surface_id=surface)
-
-    def defect_targets(self, defect_type: str) -> list[DefectTarget]:
+    def _defect_targets(self, defect_type: str) -> list[DefectTarget]:
         return [DefectTarget("weld_bead", ("weld_bead",))]
 
-    def apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator) -> DefectChange:
+    def _apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator, view: View) -> DefectChange:
         host = self.bp.bpy.data.objects[target.object_names[0]]
-        return place_decal(self.decals, self, defect_type, host, rng, self.camera_location)
+        return place_variant(self.decals[defect_type], host, rng, facing=view.location)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mkdata.scenes import geometry
+from mkdata.scenes.base import View
 from mkdata.scenes.materials import principled
 
 CLUTTER_KINDS = ("cabinet", "pipe", "drum", "beam")
@@ -65,25 +66,26 @@ class NightEnvironment:
         moon.rotation_euler = (math.radians(40), 0.0, math.radians(30))
         bpy.context.scene.collection.objects.link(moon)
 
-    def randomise(self, rng: np.random.Generator, uncontrolled: bool, camera_azimuth_deg: float) -> str:
-        """Move the clutter (UB on) or hide it (UB off); returns the background id."""
+    def randomise(self, rng: np.random.Generator, uncontrolled: bool, split: str, view: View) -> str:
+        """Aim the torch from ``view``, then move the clutter behind the object as seen from the
+        camera (UB on) or hide it (UB off); returns the background id (the same for every split)."""
+        self._aim_torch(view)
         for obj, centre in self.clutter:
             obj.hide_render = not uncontrolled
             if uncontrolled:
-                away = math.radians(camera_azimuth_deg + 180.0 + rng.uniform(-100.0, 100.0))
+                away = math.radians(view.azimuth + 180.0 + rng.uniform(-100.0, 100.0))
                 distance = rng.uniform(0.7, 2.8)
                 obj.location = (distance * math.cos(away), distance * math.sin(away), GROUND_TOP + centre)
                 obj.rotation_euler = (0.0, 0.0, rng.uniform(0, 2 * math.pi))
         return BACKGROUND_IDS[uncontrolled]
 
-    def aim_torch(self, camera_location: np.ndarray, target: np.ndarray) -> None:
+    def _aim_torch(self, view: View) -> None:
         """Torch held next to the camera, pointed at the target, bright enough for its distance."""
-        offset = np.array([0.05, -0.04, 0.06])
-        location = camera_location + offset
-        self.torch.location = location.tolist()
         from mathutils import Matrix  # bpy's; only importable inside a render worker
 
-        rotation = self.bp.camera.rotation_from_forward_vec(target - location)
+        location = view.location + np.array([0.05, -0.04, 0.06])
+        self.torch.location = location.tolist()
+        rotation = self.bp.camera.rotation_from_forward_vec(view.target - location)
         self.torch.rotation_euler = Matrix(np.asarray(rotation).tolist()).to_euler()
-        distance = float(np.linalg.norm(target - location))
+        distance = float(np.linalg.norm(view.target - location))
         self.torch.data.energy = float(35.0 * distance**2)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from mkdata.scenes import geometry
-from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
+from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, View
 from mkdata.scenes.materials import principled
 from mkdata.scenes.night import GROUND_TOP, NightEnvironment
 
@@ -23,7 +23,6 @@ WASHER_T, WASHER_R = 0.003, 0.019
 NUT_T, NUT_R = 0.014, 0.0145  # hex circumradius (M16 nut: 24 mm across flats)
 SHAFT_R, SHAFT_TOP = 0.008, BRACKET_TOP + WASHER_T + NUT_T + 0.028
 BOLT_XY = ((-0.09, -0.055), (0.09, -0.055), (-0.09, 0.055), (0.09, 0.055))
-POINT_OF_INTEREST = np.array([0.0, 0.0, BRACKET_TOP])
 
 
 class NutBolt(Scenario):
@@ -35,7 +34,8 @@ class NutBolt(Scenario):
         factors=("UV", "UB"),
         time_of_day="night",
         defect_types=("missing_nut", "loose_nut", "missing_washer"),
-        camera=CameraShell(radius=(0.42, 0.62), azimuth=(-180.0, 180.0), elevation=(30.0, 75.0), fixed=(0.5, -90.5, 55.5)),
+        camera=CameraShell(radius=(0.42, 0.62), azimuth=(-180.0, 180.0), elevation=(30.0, 75.0), fixed=(0.5, -90.5, 55.5),
+                           centre=(0.0, 0.0, BRACKET_TOP), centre_jitter=(0.04, 0.04, 0.01)),
         description="steel bracket on a beam flange, four bolt assemblies (bolt, washer, hex nut), night",
         miad_defect_pixel_ratio=0.0036,
     )
@@ -61,16 +61,10 @@ class NutBolt(Scenario):
             nut = geometry.prism(bp, f"nut_{k}", NUT_R, NUT_T, (x, y, self.nut_rest_z), zinc, sides=6, bevel=0.0012)
             nut.rotation_euler = (0.0, 0.0, k * 0.37)
 
-    def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
-        pose, camera_location, target = self.place_view(rng, split, POINT_OF_INTEREST, np.array([0.04, 0.04, 0.01]))
-        self.environment.aim_torch(camera_location, target)
-        background = self.environment.randomise(rng, "UB" in self.factors, pose[1])
-        return SceneSample(*pose, background_id=background, surface_id="clean")
-
-    def defect_targets(self, defect_type: str) -> list[DefectTarget]:
+    def _defect_targets(self, defect_type: str) -> list[DefectTarget]:
         return [DefectTarget(f"assembly_{k}", (f"nut_{k}", f"washer_{k}")) for k in range(len(BOLT_XY))]
 
-    def apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator) -> DefectChange:
+    def _apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator, view: View) -> DefectChange:
         objects = self.bp.bpy.data.objects
         nut_name, washer_name = target.object_names
         nut, washer = objects[nut_name], objects[washer_name]
@@ -88,8 +82,6 @@ class NutBolt(Scenario):
             nut.location.z = nut_z + lift
             nut.rotation_euler.z = nut_turn + math.radians(rng.uniform(-60, 60))
             return DefectChange((nut_name,), undo, {"lift_m": lift})
-        if defect_type == "missing_washer":
-            washer.hide_render = True
-            nut.location.z = nut_z - WASHER_T
-            return DefectChange((nut_name, washer_name), undo)
-        raise ValueError(f"nut_bolt has no defect type {defect_type!r}; valid: {', '.join(self.spec.defect_types)}")
+        washer.hide_render = True  # missing_washer
+        nut.location.z = nut_z - WASHER_T
+        return DefectChange((nut_name, washer_name), undo)

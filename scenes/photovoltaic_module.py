@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 
 from mkdata.scenes import geometry
-from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
+from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, View
 from mkdata.scenes.day import DayEnvironment
-from mkdata.scenes.decals import Decal, blob_shape, place_decal
+from mkdata.scenes.decals import Decal, blob_shape, crack_shape, place_variant
 from mkdata.scenes.materials import add_noise_bump, colour_ramp, mottled, principled, set_base_colour
-from mkdata.scenes.surfaces import CLEAN
 
 # Geometry (metres), in the module's frame: u across (world X), v up the slope, w out of the face.
 COLUMNS, ROWS = 6, 10
@@ -31,6 +30,7 @@ U_AXIS = np.array([1.0, 0.0, 0.0])
 V_AXIS = np.array([0.0, math.cos(TILT), math.sin(TILT)])
 W_AXIS = np.cross(U_AXIS, V_AXIS)  # faces -Y and up: the camera looks from azimuth ≈ -90°
 BUSBARS = 3
+UNTAPERED = {"taper": 0.0, "wiggle": 0.3, "segments": 16}  # cell cracks and trails stay wide along their length
 
 
 def module_point(u: float, v: float, w: float) -> tuple[float, float, float]:
@@ -50,34 +50,6 @@ def cell_centres() -> list[tuple[int, int, float, float]]:
     """(column, row, u, v) of every cell."""
     pitch = CELL + GAP
     return [(c, r, (c - (COLUMNS - 1) / 2) * pitch, (r - (ROWS - 1) / 2) * pitch) for r in range(ROWS) for c in range(COLUMNS)]
-
-
-def trail_shape(rng: np.random.Generator, width: float, branches: int, segments: int = 16) -> tuple[list, list]:
-    """A meandering line of constant ``width`` and unit length along X with ``branches`` side
-    lines (a cell crack or snail trail). Unlike ``decals.crack_shape`` it does not taper, so its
-    whole length stays at least ``width`` wide in the render. Could move to ``scenes/decals.py``."""
-    verts: list[tuple[float, float, float]] = []
-    faces: list[tuple[int, ...]] = []
-
-    def line(start: np.ndarray, heading: float, length: float, count: int, half_width: float) -> list[np.ndarray]:
-        points = [start]
-        for _ in range(count):
-            heading += rng.normal(0, 0.3)
-            points.append(points[-1] + length / count * np.array([math.cos(heading), math.sin(heading)]))
-        for k, point in enumerate(points):
-            direction = points[min(k + 1, count)] - points[max(k - 1, 0)]
-            side = np.array([-direction[1], direction[0]]) / np.linalg.norm(direction) * half_width
-            base = len(verts)
-            verts.extend([(*(point + side), 0.0), (*(point - side), 0.0)])
-            if k > 0:
-                faces.append((base - 2, base - 1, base + 1, base))
-        return points
-
-    main = line(np.array([-0.5, 0.0]), 0.0, 1.0, segments, width / 2)
-    for _ in range(branches):
-        origin = main[int(rng.integers(2, segments - 1))]
-        line(origin, rng.choice([-1, 1]) * rng.uniform(0.5, 1.3), rng.uniform(0.2, 0.45), segments // 3, 0.4 * width)
-    return verts, faces
 
 
 def stripes(material: Any, coordinate: Any, count: int, half_width: float) -> Any:
@@ -138,7 +110,8 @@ class PhotovoltaicModule(Scenario):
         factors=("UV",),
         time_of_day="day",
         defect_types=("cell_crack", "hot_spot", "snail_trail"),
-        camera=CameraShell(radius=(1.0, 1.45), azimuth=(-135.0, -45.0), elevation=(30.0, 75.0), fixed=(1.2, -90.5, 50.5)),
+        camera=CameraShell(radius=(1.0, 1.45), azimuth=(-135.0, -45.0), elevation=(30.0, 75.0), fixed=(1.2, -90.5, 50.5),
+                           centre=tuple(CENTRE), centre_jitter=(0.3, 0.35, 0.2)),
         description="framed 60-cell polycrystalline PV module on a tilted ground rack, day",
         miad_defect_pixel_ratio=0.0011,
     )
@@ -183,23 +156,18 @@ class PhotovoltaicModule(Scenario):
                               principled(bp, "snail_trail_brown", (0.06, 0.03, 0.012), roughness=0.5))
         for material in (pale, burnt, trail):
             glass_coat(material)
-        self.decals = {  # trail_shape is unit length along X: size = length, widths relative to it
-            "cell_crack": [(Decal(bp, "cell_crack", pale, lambda rng: trail_shape(rng, width=0.07, branches=int(rng.integers(0, 2))),
+        self.decals = {  # crack_shape is unit length along X: size = length, widths relative to it
+            "cell_crack": [(Decal(bp, "cell_crack", pale, lambda rng: crack_shape(rng, width=0.07, branches=int(rng.integers(0, 2)), **UNTAPERED),
                                   size=(0.09, 0.13), elongation=(1.0, 1.0)), None)],
             "hot_spot": [(Decal(bp, "hot_spot", burnt, lambda rng: blob_shape(rng, roughness=0.35),
                                 size=(0.03, 0.045), elongation=(0.8, 1.3)), None)],
-            "snail_trail": [(Decal(bp, "snail_trail", trail, lambda rng: trail_shape(rng, width=0.065, branches=int(rng.integers(2, 5))),
+            "snail_trail": [(Decal(bp, "snail_trail", trail, lambda rng: crack_shape(rng, width=0.065, branches=int(rng.integers(2, 5)), **UNTAPERED),
                                    size=(0.10, 0.14), elongation=(1.0, 1.0)), None)],
         }
 
-    def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
-        pose, self.camera_location, _ = self.place_view(rng, split, CENTRE, np.array([0.3, 0.35, 0.2]))
-        background = self.environment.randomise(rng, False, split)  # UB is not a factor here: plain sky
-        return SceneSample(*pose, background_id=background, surface_id=CLEAN)
-
-    def defect_targets(self, defect_type: str) -> list[DefectTarget]:
+    def _defect_targets(self, defect_type: str) -> list[DefectTarget]:
         return [DefectTarget(name, (name,)) for name in self.cell_names]
 
-    def apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator) -> DefectChange:
+    def _apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator, view: View) -> DefectChange:
         host = self.bp.bpy.data.objects[target.object_names[0]]
-        return place_decal(self.decals, self, defect_type, host, rng, self.camera_location)
+        return place_variant(self.decals[defect_type], host, rng, facing=view.location)

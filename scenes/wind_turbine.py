@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from mkdata.scenes import geometry
-from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
+from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, View
 from mkdata.scenes.day import DayEnvironment
 from mkdata.scenes.decals import Decal, blob_shape
 from mkdata.scenes.materials import principled
@@ -19,7 +19,6 @@ from mkdata.scenes.surfaces import Degradation
 SPAN, CHORD, THICKNESS = 1.6, 0.55, 0.21  # metres; NACA 00xx thickness ratio ≈ 0.21 near the root
 LEADING_EDGE_CHORD = 0.12  # chord fraction modelled as its own object (the erosion host)
 HEIGHT = 1.2
-POINT_OF_INTEREST = np.array([0.0, -0.1 * CHORD, HEIGHT])
 
 
 def naca_half_thickness(x: np.ndarray, ratio: float) -> np.ndarray:
@@ -60,7 +59,8 @@ class WindTurbine(Scenario):
         factors=("UV", "UB", "US"),
         time_of_day="day",
         defect_types=("leading_edge_erosion",),
-        camera=CameraShell(radius=(1.5, 2.2), azimuth=(-160.0, -20.0), elevation=(-25.0, 35.0), fixed=(1.8, -90.5, 10.5)),
+        camera=CameraShell(radius=(1.5, 2.2), azimuth=(-160.0, -20.0), elevation=(-25.0, 35.0), fixed=(1.8, -90.5, 10.5),
+                           centre=(0.0, -0.1 * CHORD, HEIGHT), centre_jitter=(0.3, 0.05, 0.05)),
         description="wind-turbine blade section (NACA airfoil) against the sky, drone view, day",
         miad_defect_pixel_ratio=0.0005,
     )
@@ -76,15 +76,9 @@ class WindTurbine(Scenario):
         laminate = principled(bp, "eroded_laminate", (0.30, 0.27, 0.21), roughness=0.9)
         self.erosion = Decal(bp, "erosion", laminate, lambda rng: blob_shape(rng, roughness=0.45), size=(0.03, 0.05), elongation=(2.0, 3.5))
 
-    def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
-        pose, self.camera_location, _ = self.place_view(rng, split, POINT_OF_INTEREST, np.array([0.3, 0.05, 0.05]))
-        background = self.environment.randomise(rng, "UB" in self.factors, split)
-        surface = self.degradation.randomise(rng, "US" in self.factors, split)
-        return SceneSample(*pose, background_id=background, surface_id=surface)
-
-    def defect_targets(self, defect_type: str) -> list[DefectTarget]:
+    def _defect_targets(self, defect_type: str) -> list[DefectTarget]:
         return [DefectTarget("leading_edge", ("blade_leading_edge",))]
 
-    def apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator) -> DefectChange:
+    def _apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator, view: View) -> DefectChange:
         host = self.bp.bpy.data.objects[target.object_names[0]]
-        return self.erosion.place(host, rng, facing=self.camera_location, along=np.array([1.0, 0.0, 0.0]))
+        return self.erosion.place(host, rng, facing=view.location, along=np.array([1.0, 0.0, 0.0]))

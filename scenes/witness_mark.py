@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mkdata.scenes import geometry
-from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, SceneSample
+from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, View
 from mkdata.scenes.day import DayEnvironment
 from mkdata.scenes.materials import principled
 from mkdata.scenes.surfaces import Degradation
@@ -37,7 +37,6 @@ BOLT_TOP = NUT_TOP + BOLT_PROTRUSION
 BOLT_XY = tuple((x, y) for y in (-0.075, 0.075) for x in (-0.1, 0.0, 0.1))
 PAINT_W, PAINT_T = 0.008, 0.0005  # witness line width and paint thickness
 TURN_DEG = (15.0, 60.0)
-POINT_OF_INTEREST = np.array([0.0, 0.0, PLATE_TOP])
 
 
 def slab(a: tuple[float, float], z: tuple[float, float], heading: float) -> tuple[list, list]:
@@ -72,7 +71,8 @@ class WitnessMark(Scenario):
         factors=("UV", "UB", "US"),
         time_of_day="day",
         defect_types=("misaligned_mark",),
-        camera=CameraShell(radius=(0.45, 0.62), azimuth=(-180.0, 180.0), elevation=(35.0, 75.0), fixed=(0.53, -90.5, 55.5)),
+        camera=CameraShell(radius=(0.45, 0.62), azimuth=(-180.0, 180.0), elevation=(35.0, 75.0), fixed=(0.53, -90.5, 55.5),
+                           centre=(0.0, 0.0, PLATE_TOP), centre_jitter=(0.04, 0.04, 0.005)),
         description="splice plate on a beam flange, six bolts with yellow witness marks across bolt end, nut and plate, day",
         miad_defect_pixel_ratio=0.0070,
     )
@@ -102,18 +102,10 @@ class WitnessMark(Scenario):
                 obj.location = (x, y, 0.0)
         self.degradation = Degradation(bp, [beam, plate, zinc, thread])
 
-    def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
-        pose, _, _ = self.place_view(rng, split, POINT_OF_INTEREST, np.array([0.04, 0.04, 0.005]))
-        background = self.environment.randomise(rng, "UB" in self.factors, split)
-        surface = self.degradation.randomise(rng, "US" in self.factors, split)
-        return SceneSample(*pose, background_id=background, surface_id=surface)
-
-    def defect_targets(self, defect_type: str) -> list[DefectTarget]:
+    def _defect_targets(self, defect_type: str) -> list[DefectTarget]:
         return [DefectTarget(f"bolt_{k}", (f"nut_{k}", f"nut_paint_{k}")) for k in range(len(BOLT_XY))]
 
-    def apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator) -> DefectChange:
-        if defect_type not in self.spec.defect_types:
-            raise ValueError(f"witness_mark has no defect type {defect_type!r}; valid: {', '.join(self.spec.defect_types)}")
+    def _apply_defect(self, defect_type: str, target: DefectTarget, rng: np.random.Generator, view: View) -> DefectChange:
         turned: list[Any] = [self.bp.bpy.data.objects[name] for name in target.object_names]
         before = [obj.rotation_euler.z for obj in turned]
         turn = float(rng.uniform(*TURN_DEG)) * (1 if rng.random() < 0.5 else -1)

@@ -1,5 +1,5 @@
 """The package's layers depend one way: scenes ← generator, and the benchmark apart from both;
-the two sides share only ``mkdata.files`` (file I/O) and ``mkdata.errors``, and meet in the
+the two sides share only ``mkdata.files`` (file I/O), ``mkdata.errors`` and ``mkdata.seeds``, and meet in the
 top-level modules (the CLI, ``mkdata.bench_data``) that compose them. Read from the source."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LAYER_FOLDERS = {"scenes": "scenes", "generator": "generator", "benchmark": "benchmark", "assets_manifest": "assets_manifest"}
 # what each layer may import from mkdata.* (besides itself)
-SHARED = {"files", "errors", "version"}
+SHARED = {"files", "errors", "seeds", "version"}
 ALLOWED = {
     "assets_manifest": SHARED,
     "scenes": {"assets_manifest"} | SHARED,

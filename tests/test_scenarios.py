@@ -7,16 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mkdata.generator.config import RenderConfig
-from mkdata.generator.plan import ImageJob
-from mkdata.generator.pool import render_in_subprocess
-from mkdata.scenes import get_scenario, scenario_names
-from mkdata.scenes.base import ALL_FACTORS
 from PIL import Image
 from scipy import ndimage
 from typer.testing import CliRunner
 
 from mkdata.cli import app
+from mkdata.generator.config import RenderConfig
+from mkdata.generator.plan import ImageJob
+from mkdata.generator.pool import render_in_subprocess
+from mkdata.scenes import get_scenario, scenario_names
+from mkdata.scenes.base import ALL_FACTORS
 
 pytestmark = pytest.mark.render
 SIZE, SAMPLES = 128, 6
@@ -49,11 +49,11 @@ def test_each_defect_type_is_masked_where_the_image_changes(scenario: str) -> No
     results = render_in_subprocess(config(scenario), [(job, apply) for job in jobs for apply in (True, False)] + [(normal, True)])
     for k, job in enumerate(jobs):
         (defective, mask, record), (clean, clean_mask, _) = results[2 * k], results[2 * k + 1]
-        assert record["defect_type"] == job.defect_type and record["label"] == 1
+        assert record.defect_type == job.defect_type and record.label == 1
         assert not clean_mask.any()
         assert_mask_explains_difference(defective, clean, mask > 0, f"{scenario}/{job.defect_type}")
     image, mask, record = results[-1]
-    assert mask is None and record["label"] == 0 and record["defect_pixel_ratio"] == 0.0
+    assert mask is None and record.label == 0 and record.defect_pixel_ratio == 0.0
     assert image.shape == (SIZE, SIZE, 3)
 
 
@@ -63,17 +63,17 @@ def test_factors_the_scenario_lacks_stay_fixed(scenario: str) -> None:
     jobs = [ImageJob(group, i, None) for group in ("train", "test_good") for i in range(3)]
     records = [record for _, _, record in render_in_subprocess(config(scenario), [(job, True) for job in jobs])]
     varies = {
-        "UV": len({(r["camera_radius"], r["camera_azimuth"], r["camera_elevation"]) for r in records}) > 1,
-        "UB": len({r["background_id"] for r in records}) > 1 or "UB" in spec.factors,  # night UB moves objects, same id
-        "US": len({r["surface_id"] for r in records}) > 1,
+        "UV": len({(r.camera_radius, r.camera_azimuth, r.camera_elevation) for r in records}) > 1,
+        "UB": len({r.background_id for r in records}) > 1 or "UB" in spec.factors,  # night UB moves objects, same id
+        "US": len({r.surface_id for r in records}) > 1,
     }
     for factor in ALL_FACTORS:
         if factor not in spec.factors:
             assert not varies[factor], f"{scenario} lacks {factor} but it varied"
     assert varies["UV"], "every MIAD scenario has an uncontrolled viewpoint"
     if "US" in spec.factors:
-        assert {r["surface_id"] for r in records if r["split"] == "train"}.isdisjoint(
-            {r["surface_id"] for r in records if r["split"] == "test"} - {"clean"})
+        assert {r.surface_id for r in records if r.split == "train"}.isdisjoint(
+            {r.surface_id for r in records if r.split == "test"} - {"clean"})
 
 
 @pytest.mark.parametrize("scenario", scenario_names())

@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import math
-import urllib.error
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,7 +20,7 @@ import torchvision
 from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from mkdata.benchmark.detectors.weights import MissingWeightsError, offline_guard
+from mkdata.benchmark.detectors.weights import WeightChoice, torchvision_location
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -183,33 +181,19 @@ BACKBONE_NODES: dict[str, tuple[str, ...]] = {
 
 
 def load_backbone(name: str, pretrained: bool, weights: str | None) -> nn.Module:
-    """A torchvision classification model: ImageNet weights, a local state-dict file, or random init.
+    """A torchvision classification model with the weights ``weights.WeightChoice`` picks.
 
-    ``weights`` (a path) wins over ``pretrained``. Without internet and without the weights in
-    torch's cache, ``pretrained=True`` fails within seconds (``weights.offline_guard``) with a
-    ``MissingWeightsError`` saying how to supply them.
+    ``weights`` (a path) wins over ``pretrained``; ``pretrained=True`` reads torch's cache or
+    downloads, and without internet and without the file in the cache fails at once with a
+    ``MissingWeightsError`` saying how to supply it; ``pretrained=False`` is random initialisation.
     """
     if name not in BACKBONE_NODES:
         raise ValueError(f"unknown backbone {name!r}; supported: {', '.join(sorted(BACKBONE_NODES))}")
+    choice = WeightChoice(pretrained, weights)
     model = torchvision.models.get_model(name, weights=None)
-    if weights:
-        path = Path(weights)
-        if not path.is_file():
-            raise ValueError(f"weights file {path} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    elif pretrained:
-        enum = torchvision.models.get_model_weights(name).DEFAULT
-        try:
-            with offline_guard():
-                state = enum.get_state_dict(progress=False)
-        except (MissingWeightsError, urllib.error.URLError, OSError) as error:
-            cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
-            raise MissingWeightsError(
-                f"cannot get the ImageNet weights of {name} ({error}). Download {enum.url} to {cache} "
-                f"(torch's cache), or pass weights=PATH to a local state-dict file, or pretrained=False"
-            ) from None
-        model.load_state_dict(state)
+    file = choice.file(lambda: torchvision_location(torchvision.models.get_model_weights(name).DEFAULT))
+    if file is not None:
+        model.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
     return model
 
 

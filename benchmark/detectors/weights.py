@@ -1,60 +1,46 @@
-"""Where the backbones of wrapped anomalib models get their weights, without ever hanging offline.
+"""Where a backbone's weights come from: one policy for every detector, and no network wait offline.
 
-Two context managers, used around building and training an anomalib model:
+A backbone starts from one of three choices (``WeightChoice``):
 
-* ``backbone_weights(pretrained, weights)`` decides what a backbone starts from: its pretrained
-  ImageNet weights (``pretrained=True``, the libraries' own loading: timm, torchvision), a local
-  state_dict file (``weights=PATH``), or random initialisation (``pretrained=False``). It works on
-  every ``timm.create_model`` and torchvision weight load inside the block, so it also covers
-  backbones that anomalib builds with a hard-coded ``pretrained=True`` (STFPM's teacher, U-Flow).
-* ``offline_guard()`` makes every download inside the block (Hugging Face hub, torch hub,
-  anomalib's own archives) check the network first with a short, bounded probe. Files already in
-  the local caches are used without any network access; a missing file with no network raises
-  ``MissingWeightsError`` at once, instead of timm's ~50 s of retries.
+* a local state_dict file (``weights=PATH``), which wins over everything else;
+* its pretrained weights (``pretrained=True``): the file in the library's own cache (Hugging Face
+  hub for timm, torch hub for torchvision and for timm's URL weights), else downloaded into that
+  cache when the network is reachable, else ``MissingWeightsError`` at once, naming the cache
+  path to copy the file to;
+* random initialisation (``pretrained=False``).
+
+``Location`` says where one pretrained file is or would be, without downloading anything. The
+network is probed once per host and process (a bounded TCP connect, through the HTTPS proxy if
+one is set); Hugging Face's documented offline switch ``HF_HUB_OFFLINE=1`` counts as offline for
+the hub. Nothing here imports anomalib; timm and torchvision are imported where they are used.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import socket
 import threading
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from unittest import mock
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlparse
 
-import timm
-import timm.models._hub as timm_hub  # where timm downloads (hf_hub_download, download_url_to_file)
-import torch
-import torch.hub
-import torchvision
-from anomalib.data.utils import download as anomalib_download
-from anomalib.utils.path import get_pretrained_weights_dir
-from huggingface_hub import constants as hf_constants
-from huggingface_hub.errors import LocalEntryNotFoundError
-from torchvision.models import WeightsEnum
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 PROBE_TIMEOUT_S = 3.0
+HF_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm asks the hub for, in its order
+
+Status = Literal["file", "packaged", "cache", "download", "missing"]
 
 
 class MissingWeightsError(RuntimeError):
-    """Pretrained weights (or a data set a model needs) are neither cached locally nor downloadable."""
+    """Pretrained weights (or a data set a model needs) are neither available locally nor downloadable."""
 
 
-def cache_locations() -> str:
-    """Where the libraries look for weights before downloading (for error messages)."""
-    return (
-        f"Hugging Face hub cache {hf_constants.HF_HUB_CACHE} (timm), "
-        f"torch hub {Path(torch.hub.get_dir()) / 'checkpoints'} (torchvision, timm URLs), "
-        f"anomalib {get_pretrained_weights_dir()} (EfficientAd teacher, DSR codebook)"
-    )
-
-
-def _reachable(url: str) -> bool:
+def network_available(url: str) -> bool:
     """True when a TCP connection to the URL's host (or to the HTTPS proxy, if one is set) opens."""
     proxy = urllib.request.getproxies().get("https")
     target = urlparse(proxy if proxy else url)
@@ -79,97 +65,128 @@ def _probe(host: str, port: int) -> bool:
     return bool(result and result[0])
 
 
-def _hf_offline() -> bool:
-    return bool(hf_constants.HF_HUB_OFFLINE) or not _reachable(hf_constants.ENDPOINT)
+@dataclass(frozen=True)
+class Location:
+    """Where one pretrained weight file is, or would be cached, and where it downloads from."""
+
+    backbone: str  # e.g. "timm resnet18.a1_in1k", "torchvision ResNet18_Weights.IMAGENET1K_V1"
+    status: Status
+    path: Path  # the file (status file/packaged/cache), or where a copy of it must go
+    url: str  # the download source ("" where there is none)
+    download: Callable[[], Path] | None = field(default=None, compare=False, repr=False)
+
+    def fetch(self) -> Path:
+        """The file: as it is, downloaded now (status "download"), or ``MissingWeightsError``."""
+        if self.status == "download" and self.download is not None:
+            return self.download()
+        if self.status == "missing":
+            raise MissingWeightsError(
+                f"the weights of {self.backbone} are not in {self.path} and the network is unreachable "
+                f"({self.url}). {self.remedy()}"
+            )
+        return self.path
+
+    def remedy(self) -> str:
+        """How to make this file available offline."""
+        return (
+            f"Copy {self.path.name} from a connected machine to {self.path} (download {self.url}), or pass "
+            f"weights=PATH (a local state_dict file of the backbone), or pretrained=False (random initialisation)"
+        )
 
 
-def _require_network(url: str, destination: object) -> None:
-    if not _reachable(url):
-        raise MissingWeightsError(f"{url} is not in the local cache ({destination}) and the network is unreachable")
+def _locate_file(backbone: str, path: Path, url: str, download: Callable[[], Path]) -> Location:
+    if path.is_file():
+        return Location(backbone, "cache", path, url)
+    status: Status = "download" if network_available(url) else "missing"
+    return Location(backbone, status, path, url, download)
 
 
-def _guarded_hf_download(original: Callable[..., Any]) -> Callable[..., Any]:
-    def download(*args: Any, **kwargs: Any) -> Any:
-        if _hf_offline():
-            kwargs["local_files_only"] = True  # cache hit or an immediate LocalEntryNotFoundError
-        return original(*args, **kwargs)
+def _url_location(backbone: str, url: str) -> Location:
+    """A file torch hub caches under <torch hub dir>/checkpoints (torchvision weights, timm URL weights)."""
+    import torch.hub
 
-    return download
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
 
+    def download() -> Path:
+        torch.hub.load_state_dict_from_url(url, progress=False, check_hash=True, map_location="cpu")
+        return path
 
-def _guarded_url_download(original: Callable[..., Any]) -> Callable[..., Any]:
-    def download(url: str, dst: Any, *args: Any, **kwargs: Any) -> Any:
-        _require_network(url, dst)
-        return original(url, dst, *args, **kwargs)
-
-    return download
+    return _locate_file(backbone, path, url, download)
 
 
-def _guarded_urlretrieve(original: Callable[..., Any]) -> Callable[..., Any]:
-    def retrieve(url: str, filename: Any = None, *args: Any, **kwargs: Any) -> Any:
-        _require_network(url, Path(filename).parent if filename else "?")
-        return original(url, filename, *args, **kwargs)
+def _hf_location(backbone: str, repo_id: str, filename: str | None) -> Location:
+    """A file of a Hugging Face hub repository: cached (no network), downloadable, or missing."""
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError
 
-    return retrieve
+    repo, _, revision = repo_id.partition("@")
+    candidates = (filename,) if filename else HF_FILES
+    for name in candidates:
+        cached = try_to_load_from_cache(repo, name, revision=revision or None)
+        if isinstance(cached, str):
+            return Location(backbone, "cache", Path(cached), f"{constants.ENDPOINT}/{repo}")
+    url = f"{constants.ENDPOINT}/{repo}/resolve/{revision or 'main'}/{candidates[0]}"
+    folder = Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}"
 
+    def download() -> Path:
+        for name in candidates:
+            try:
+                return Path(hf_hub_download(repo, name, revision=revision or None))
+            except EntryNotFoundError:
+                continue
+        raise MissingWeightsError(f"{repo} holds none of {candidates}")
 
-@contextmanager
-def offline_guard() -> Iterator[None]:
-    """Inside the block downloads fail fast with ``MissingWeightsError`` when there is no network."""
-    with ExitStack() as stack:
-        hf_download = _guarded_hf_download(timm_hub.hf_hub_download)
-        stack.enter_context(mock.patch.object(timm_hub, "hf_hub_download", hf_download))
-        for module in (torch.hub, timm_hub):
-            original = module.download_url_to_file
-            stack.enter_context(mock.patch.object(module, "download_url_to_file", _guarded_url_download(original)))
-        original = anomalib_download.urlretrieve
-        stack.enter_context(mock.patch.object(anomalib_download, "urlretrieve", _guarded_urlretrieve(original)))
-        try:
-            yield
-        except LocalEntryNotFoundError as error:  # timm asked the HF cache for a file it does not hold
-            raise MissingWeightsError(f"{error} (network unreachable)") from error
-
-
-def _random_torchvision_state(weights: WeightsEnum) -> dict[str, torch.Tensor]:
-    """A randomly initialised state_dict of the architecture ``weights`` belongs to."""
-    for name in torchvision.models.list_models():
-        if torchvision.models.get_model_weights(name) is type(weights):
-            num_classes = len(weights.meta["categories"])
-            return torchvision.models.get_model(name, weights=None, num_classes=num_classes).state_dict()
-    raise ValueError(f"no torchvision architecture uses {weights}")
+    online = not constants.HF_HUB_OFFLINE and network_available(constants.ENDPOINT)
+    return Location(backbone, "download" if online else "missing", folder, url, download)
 
 
-@contextmanager
-def backbone_weights(pretrained: bool, weights: str | Path | None) -> Iterator[None]:
-    """Inside the block, every backbone that asks for pretrained weights gets them from the chosen source.
+def timm_location(name: str) -> Location:
+    """Where timm's pretrained weights for model ``name`` (``arch`` or ``arch.tag``) are."""
+    import timm
 
-    ``weights`` (a local state_dict file, e.g. ``torch.save(timm.create_model(name,
-    pretrained=True).state_dict(), PATH)``) wins over ``pretrained``; ``pretrained=False`` leaves
-    backbones randomly initialised; otherwise timm/torchvision load their defaults (cache first).
-    """
-    if weights is not None and not Path(weights).is_file():
-        raise ValueError(f"weights file {weights} does not exist")
-    use_pretrained = pretrained  # the inner functions' own `pretrained` is what the model asked for
-    create_model = timm.create_model
-    load_torchvision = WeightsEnum.get_state_dict
-
-    def timm_create(model_name: str, pretrained: bool = False, **kwargs: Any) -> torch.nn.Module:
-        if pretrained and weights is not None:
-            overlay = {**(kwargs.pop("pretrained_cfg_overlay", None) or {}), "file": str(weights), "source": None}
-            return create_model(model_name, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
-        return create_model(model_name, pretrained=pretrained and use_pretrained, **kwargs)
-
-    def torchvision_state(self: WeightsEnum, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        if weights is not None:
-            return torch.load(weights, map_location="cpu", weights_only=True)
-        if not use_pretrained:
-            return _random_torchvision_state(self)
-        return load_torchvision(self, *args, **kwargs)
-
-    with mock.patch.object(timm, "create_model", timm_create), mock.patch.object(
-        WeightsEnum, "get_state_dict", torchvision_state
-    ):
-        yield
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is None:
+        raise ValueError(f"timm has no pretrained weights for {name!r}")
+    backbone = f"timm {cfg.architecture}.{cfg.tag}" if cfg.tag else f"timm {cfg.architecture}"
+    if cfg.hf_hub_id:
+        return _hf_location(backbone, cfg.hf_hub_id, cfg.hf_hub_filename)
+    if cfg.url:
+        return _url_location(backbone, cfg.url)
+    raise ValueError(f"timm's pretrained config of {name!r} names no download source")
 
 
-__all__ = ["MissingWeightsError", "backbone_weights", "cache_locations", "offline_guard", "PROBE_TIMEOUT_S"]
+def torchvision_location(weights: WeightsEnum) -> Location:
+    """Where a torchvision weights enum's file is (torch hub's checkpoint cache)."""
+    return _url_location(f"torchvision {type(weights).__name__}.{weights.name}", weights.url)
+
+
+@dataclass(frozen=True)
+class WeightChoice:
+    """What a backbone starts from: ``weights`` (a local file) wins, then ``pretrained``, else random."""
+
+    pretrained: bool = True
+    weights: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.weights is not None and not Path(self.weights).is_file():
+            raise ValueError(f"weights file {self.weights} does not exist")
+
+    def file(self, locate: Callable[[], Location]) -> Path | None:
+        """The state_dict file to load (``locate`` finds the pretrained one), or None for random weights."""
+        if self.weights is not None:
+            return Path(self.weights)
+        return locate().fetch() if self.pretrained else None
+
+
+RANDOM = WeightChoice(pretrained=False)
+
+__all__ = [
+    "Location",
+    "MissingWeightsError",
+    "PROBE_TIMEOUT_S",
+    "RANDOM",
+    "WeightChoice",
+    "network_available",
+    "timm_location",
+    "torchvision_location",
+]

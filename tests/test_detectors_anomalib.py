@@ -1,15 +1,17 @@
 """The anomalib models behind the detector interface: fit/predict/save/load, errors, weight sources.
 
 Everything runs on the CPU with random-init backbones (``pretrained=False``) or weight files the
-tests write themselves; the no-network cases use a proxy that cannot resolve, so no test depends
-on (or waits for) a download.
+tests write themselves, so no test depends on (or waits for) a download; the no-network cases are
+in test_weights.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Iterator
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +19,19 @@ import pytest
 
 pytest.importorskip("anomalib")
 
+import anomalib.models  # noqa: E402
 import timm  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
-from huggingface_hub import constants as hf_constants  # noqa: E402
+from anomalib.utils.path import convert_snake_to_pascal_case  # noqa: E402
 from PIL import Image  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
+from test_weights import offline, put_in_hub_cache  # noqa: E402, F401 (offline: a fixture)
 
-from mkdata.benchmark.detectors import anomalib_models, weights  # noqa: E402
+from mkdata.benchmark.detectors.anomalib_records import EXCLUDED, RECORDS, SWITCH_UNUSABLE, Weights  # noqa: E402
 from mkdata.benchmark.detectors.base import Detector  # noqa: E402
+from mkdata.benchmark.detectors.timm_weights import timm_models, timm_name  # noqa: E402
+from mkdata.benchmark.detectors.weights import MissingWeightsError  # noqa: E402
 from mkdata.benchmark.detectors.registry import create, describe, detector_names  # noqa: E402
 
 # The smallest settings under which each model runs in seconds: small backbones, one epoch,
@@ -87,18 +93,7 @@ def fast_params(name: str, penalty_images: Path, **extra: object) -> dict:
     return params
 
 
-@pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No network (connections go through a proxy that does not resolve) and empty weight caches."""
-    for variable in ("HTTPS_PROXY", "https_proxy"):
-        monkeypatch.setenv(variable, "http://proxy.invalid:3128")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # anomalib's cache (platformdirs)
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)  # the probe, not the switch, must notice
-    torch_hub = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "torch"))
-    yield
-    torch.hub.set_dir(torch_hub)
+NAMES = [record.name for record in RECORDS]
 
 
 def test_registry_lists_the_anomalib_image_models() -> None:
@@ -106,11 +101,16 @@ def test_registry_lists_the_anomalib_image_models() -> None:
     assert {"reverse_distillation", "patchcore", "fastflow", "draem"} <= names  # MIAD's four
     wanted = {"padim", "stfpm", "cflow", "csflow", "dfm", "dfkde", "ganomaly", "uflow", "supersimplenet"}
     assert wanted | {"efficient_ad", "dsr"} <= names
-    from anomalib.models import image as anomalib_image
+    assert set(NAMES) <= names
 
-    wrapped = {getattr(anomalib_image, c).__module__.split(".")[3] for c in anomalib_image.__all__}
-    excluded = {getattr(anomalib_image, c).__module__.split(".")[3] for c in anomalib_models.EXCLUDED}
-    assert wrapped - excluded == set(anomalib_models.ANOMALIB_DETECTORS)
+
+def test_every_anomalib_model_has_a_record_or_a_stated_exclusion() -> None:
+    registered = anomalib.models.list_models(case="pascal")  # anomalib's own registry
+    recorded = {record.class_name for record in RECORDS}
+    assert recorded | set(EXCLUDED) == registered and not recorded & set(EXCLUDED)
+    for record in RECORDS:  # each name is one anomalib's get_model resolves to the record's class
+        assert convert_snake_to_pascal_case(record.name).lower() == record.class_name.lower()
+        assert issubclass(getattr(anomalib.models, record.class_name), anomalib.models.AnomalibModule)
 
 
 def test_params_expose_anomalib_defaults() -> None:
@@ -136,7 +136,7 @@ def _smoke_data(name: str, synthetic_set, synthetic_set_32) -> tuple[np.ndarray,
     return data.train[:8], data.test, data.labels
 
 
-@pytest.mark.parametrize("name", anomalib_models.ANOMALIB_DETECTORS)
+@pytest.mark.parametrize("name", NAMES)
 def test_fit_predict_save_load(
     name: str, synthetic_set, synthetic_set_32, penalty_images: Path, tmp_path: Path
 ) -> None:
@@ -197,11 +197,12 @@ def test_mismatched_image_size(synthetic_set, synthetic_set_32, penalty_images: 
         ("efficient_ad", {}),  # anomalib's own teacher archive (GitHub release)
     ],
 )
+@pytest.mark.usefixtures("offline")
 def test_missing_pretrained_weights_fail_before_training(
-    name: str, params: dict, offline: None, synthetic_set, penalty_images: Path
+    name: str, params: dict, synthetic_set, penalty_images: Path
 ) -> None:
     detector = create(name, **fast_params(name, penalty_images, pretrained=True, **params))
-    with pytest.raises(weights.MissingWeightsError) as error:
+    with pytest.raises(MissingWeightsError) as error:
         detector.fit(synthetic_set.train)
     message = str(error.value)
     assert name in message and "weights=PATH" in message and "pretrained=False" in message
@@ -232,7 +233,85 @@ def test_local_weights_file_is_loaded(name: str, build, synthetic_set, penalty_i
     torch.testing.assert_close(loaded.detach().cpu(), state["conv1.weight"], rtol=0, atol=0)
 
 
-def test_cached_pretrained_weights_load_offline(offline: None, synthetic_set, penalty_images: Path) -> None:
+TIMM_BACKBONED = [
+    r.name
+    for r in RECORDS
+    if r.weights in (Weights.SWITCH, Weights.HARD_CODED) and r.name not in {"cfa", "csflow", "uninet"}  # torchvision
+]
+
+
+@pytest.mark.parametrize("name", TIMM_BACKBONED)
+def test_every_timm_backbone_takes_a_local_file(name: str, penalty_images: Path, tmp_path: Path) -> None:
+    """weights=PATH reaches the pretrained timm backbone of every model, through whichever seam it has.
+
+    Builds the model (``_build``, what ``fit`` does first) without training it: at random to learn
+    its backbone's timm name, then from a seeded random file of that backbone.
+    """
+    random_build = create(name, **fast_params(name, penalty_images))._build(fresh=True)
+    backbone = {timm_name(model) for model in timm_models(random_build)}
+    assert len(backbone) == 1, f"{name}: one pretrained backbone expected, found {backbone}"
+    torch.manual_seed(321)
+    state = timm.create_model(backbone.pop()).state_dict()
+    torch.save(state, tmp_path / "backbone.pt")
+    module = create(name, **fast_params(name, penalty_images, weights=str(tmp_path / "backbone.pt")))._build(True)
+    stem_key, stem = next((key, value) for key, value in state.items() if value.ndim == 4)  # the first conv
+    assert any(torch.equal(p.detach(), stem) for p in module.parameters()), f"{name}: {stem_key} not loaded"
+    assert not any(torch.equal(p.detach(), stem) for p in random_build.parameters())
+
+
+_BUILD_OFFLINE = """
+import inspect, json, sys
+from mkdata.benchmark.detectors.anomalib_records import RECORDS, SWITCH_UNUSABLE, Weights
+from mkdata.benchmark.detectors.registry import create
+from mkdata.benchmark.detectors.timm_weights import timm_models
+params = json.loads(sys.argv[1])
+built_at_random, hard_coded_built, switch_unfreezes = [], [], []
+for record in RECORDS:
+    detector = create(record.name, **params[record.name])
+    detector._build(fresh=True)  # pretrained=False: must need nothing from the network
+    built_at_random.append(record.name)
+    if record.weights is not Weights.HARD_CODED:
+        continue
+    kwargs = detector._anomalib_kwargs()  # anomalib's own constructor, without the compat routing:
+    if "pre_trained" in inspect.signature(detector.anomalib_class.__init__).parameters:
+        kwargs["pre_trained"] = False  # with its switch off
+    try:
+        module = detector.anomalib_class(**kwargs)
+    except Exception:
+        continue
+    if record.name not in SWITCH_UNUSABLE:
+        hard_coded_built.append(record.name)
+    elif any(p.requires_grad for backbone in timm_models(module) for p in backbone.parameters()):
+        switch_unfreezes.append(record.name)
+print(json.dumps({"random": built_at_random, "hard_coded_built": hard_coded_built, "unfreezes": switch_unfreezes}))
+"""
+
+
+@pytest.mark.slow
+def test_hard_coded_models_still_need_the_compat(penalty_images: Path, tmp_path: Path) -> None:
+    """Offline with empty caches: every model builds at random through the wrapper, and every model
+    listed as HARD_CODED fails to build through anomalib's own constructor with its pre_trained
+    switch off, if it has one (it still loads pretrained weights on its own), or its switch still
+    unfreezes the backbone (SWITCH_UNUSABLE). A model that fails this needs no anomalib_compat:
+    make it SWITCH."""
+    params = {name: fast_params(name, penalty_images) for name in NAMES}
+    env = {
+        "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "TORCH_HOME": str(tmp_path / "torch"),
+        "HTTPS_PROXY": "http://proxy.invalid:3128", "https_proxy": "http://proxy.invalid:3128",
+    }  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", _BUILD_OFFLINE, json.dumps(params)], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["random"] == NAMES
+    assert result["hard_coded_built"] == []
+    assert result["unfreezes"] == sorted(SWITCH_UNUSABLE)
+
+
+@pytest.mark.usefixtures("offline")
+def test_cached_pretrained_weights_load_offline(synthetic_set, penalty_images: Path) -> None:
     """pretrained=True with the file already in torch hub's cache needs no network."""
     torch.manual_seed(7)
     state = torchvision.models.resnet18().state_dict()
@@ -241,6 +320,18 @@ def test_cached_pretrained_weights_load_offline(offline: None, synthetic_set, pe
     cached.parent.mkdir(parents=True)
     torch.save(state, cached)
     detector = create("cfa", **fast_params("cfa", penalty_images, backbone="resnet18", pretrained=True))
+    detector.fit(synthetic_set.train[:8])
+    loaded = _backbone_parameter(detector.module, "conv1.weight", state["conv1.weight"].shape)
+    torch.testing.assert_close(loaded.detach().cpu(), state["conv1.weight"], rtol=0, atol=0)
+
+
+@pytest.mark.usefixtures("offline")
+def test_hub_cached_timm_weights_load_offline(synthetic_set, penalty_images: Path) -> None:
+    """pretrained=True with the file in the Hugging Face cache: a SWITCH model loads it with no network."""
+    torch.manual_seed(8)
+    state = timm.create_model("resnet18").state_dict()
+    put_in_hub_cache("timm/resnet18.a1_in1k", state)
+    detector = create("padim", **fast_params("padim", penalty_images, pretrained=True))
     detector.fit(synthetic_set.train[:8])
     loaded = _backbone_parameter(detector.module, "conv1.weight", state["conv1.weight"].shape)
     torch.testing.assert_close(loaded.detach().cpu(), state["conv1.weight"], rtol=0, atol=0)

@@ -1,10 +1,16 @@
-"""Name → detector class registry, with parameter validation."""
+"""Name → detector class registry, with parameter validation.
+
+Names are listed without importing any detector module (``_catalogue``); a detector's module,
+and with it torch or anomalib, is imported when its class is first asked for.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any
 
+from mkdata.benchmark.detectors._catalogue import detector_modules
 from mkdata.benchmark.detectors.base import Detector, param_defaults
 
 _REGISTRY: dict[str, type[Detector]] = {}
@@ -18,20 +24,17 @@ def register(cls: type[Detector]) -> type[Detector]:
     return cls
 
 
-def _load_all() -> None:
-    """Import the modules that register detectors (kept lazy so `import mkdata` stays light)."""
-    from mkdata.benchmark.detectors import _catalogue  # noqa: F401
-
-
 def detector_names() -> list[str]:
-    _load_all()
-    return sorted(_REGISTRY)
+    return sorted(detector_modules())
 
 
 def detector_class(name: str) -> type[Detector]:
-    _load_all()
+    modules = detector_modules()
+    if name not in modules:
+        raise ValueError(f"unknown detector {name!r}; valid names: {', '.join(sorted(modules))}")
+    importlib.import_module(modules[name])
     if name not in _REGISTRY:
-        raise ValueError(f"unknown detector {name!r}; valid names: {', '.join(sorted(_REGISTRY))}")
+        raise RuntimeError(f"module {modules[name]} does not register detector {name!r} (see _catalogue.py)")
     return _REGISTRY[name]
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.plan import plan_jobs
-from mkdata.generator.runner import render_scenario
+from mkdata.generator.runner import Backend, render_scenario
 
 
 def _render_one_fresh(config: RenderConfig, job: object) -> None:
@@ -46,7 +46,7 @@ def persistent(config: RenderConfig, workers: int) -> tuple[float, float]:
     """Seconds for all jobs with mkdata's workers, and the mean in-worker seconds per image
     (what each further image costs once the workers have started and built the scene)."""
     start = time.perf_counter()
-    summary = render_scenario(config, workers=workers, resume=False)
+    summary = render_scenario(config, Backend(workers=workers), resume=False)
     if summary.failures:
         raise RuntimeError(summary.failures[0][1])
     elapsed = time.perf_counter() - start

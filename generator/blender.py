@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mkdata.errors import require_modules
+from mkdata.errors import BadInput, require_modules
 
 
 def check_render_backend() -> None:
@@ -72,6 +72,30 @@ def _init_scene() -> None:
     renderer_utility.set_render_devices()
     initializer._Initializer.set_default_parameters()
     global_storage.add("bproc_init_complete", True)
+
+
+class DeviceMissing(BadInput):
+    """The Cycles device asked for is not on this machine."""
+
+
+def select_device(bpy: Any, device: str) -> str:
+    """Make Cycles render on ``device`` ('auto', 'cpu', 'cuda', 'optix'); returns the one in use.
+    'auto' takes a GPU when Cycles sees one; an absent GPU type raises DeviceMissing (never a
+    silent fall-back to the CPU)."""
+    renderer_utility = importlib.import_module("blenderproc.python.renderer.RendererUtility")
+    if device == "cpu":
+        renderer_utility.set_render_devices(use_only_cpu=True)
+        return "cpu"
+    preferences = bpy.context.preferences.addons["cycles"].preferences
+    if device != "auto":
+        if not [d for d in preferences.get_devices_for_type(device.upper()) if d.type == device.upper()]:
+            raise DeviceMissing(f"--device {device}: Cycles sees no {device.upper()} device on this machine; "
+                                "use --device cpu or auto")
+        renderer_utility.set_render_devices(desired_gpu_device_type=device.upper())
+    else:
+        renderer_utility.set_render_devices()
+    used = preferences.compute_device_type if bpy.context.scene.cycles.device == "GPU" else "NONE"
+    return "cpu" if used == "NONE" else used.lower()
 
 
 def data_block_ids(bpy: Any) -> frozenset[int]:

@@ -19,6 +19,8 @@ PRESETS: dict[str, dict[str, int]] = {
     "paper": {"n_train": 10000, "n_test_good": 2500, "n_test_bad": 2500, "resolution": 512, "samples": 32},
 }
 
+DEVICES = ("auto", "cpu", "cuda", "optix")  # Cycles' device; auto takes a GPU when Cycles sees one
+
 # Fields that change pixels. Image i depends only on (scenario, split, index, these fields).
 RENDER_KEY_FIELDS = ("scenario", "seed", "resolution", "samples", "denoise", "factors")
 
@@ -37,12 +39,13 @@ class RenderConfig:
     factors: tuple[str, ...]
     seed: int = 0
     denoise: bool = True
+    device: str = "auto"  # not in the render key: a run may move between CPU and GPU nodes
 
     @classmethod
     def from_preset(cls, scenario: str, out: Path, preset: str = "default", *, n_train: int | None = None,
                     n_test_good: int | None = None, n_test_bad: int | None = None, resolution: int | None = None,
                     samples: int | None = None, factors: str | tuple[str, ...] | None = None, seed: int = 0,
-                    denoise: bool = True) -> RenderConfig:
+                    denoise: bool = True, device: str = "auto") -> RenderConfig:
         """A preset's sizes with the given overrides (None keeps the preset's value); ``factors``
         as text ('UV,UB', 'none') or a tuple, None for every factor the scenario has."""
         if preset not in PRESETS:
@@ -52,7 +55,14 @@ class RenderConfig:
         counts = {key: sizes[key] if value is None else value for key, value in chosen.items()}
         if not isinstance(factors, tuple):
             factors = parse_factors(factors, scenario)
-        return cls(scenario, Path(out), factors=factors, seed=seed, denoise=denoise, **counts)
+        return cls(scenario, Path(out), factors=factors, seed=seed, denoise=denoise, device=device, **counts)
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, object]) -> RenderConfig:
+        """The config that ``to_dict`` wrote (a run file, dataset.json)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {key: value for key, value in settings.items() if key in known}
+        return cls(**{**values, "out": Path(str(values["out"])), "factors": tuple(values["factors"])})  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         spec = get_scenario(self.scenario).spec  # raises with the list of valid names
@@ -61,6 +71,8 @@ class RenderConfig:
                 raise BadInput(f"{key} must be >= 0, got {getattr(self, key)}")
         if not 16 <= self.resolution <= 8192:
             raise BadInput(f"resolution must be between 16 and 8192 pixels, got {self.resolution}")
+        if self.device not in DEVICES:
+            raise BadInput(f"unknown device {self.device!r}; valid devices: {', '.join(DEVICES)}")
         if self.samples < 1:
             raise BadInput(f"samples must be >= 1, got {self.samples}")
         unknown = [f for f in self.factors if f not in ALL_FACTORS]

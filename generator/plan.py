@@ -52,6 +52,11 @@ class ImageJob:
         """Per-image metadata; written last, so its presence marks the image as complete."""
         return Path(".records") / f"{self.group}_{self.stem}.json"
 
+    @property
+    def failure_path(self) -> Path:
+        """The traceback of this image's last failed render; removed once it renders."""
+        return Path(".failures") / f"{self.group}_{self.stem}.txt"
+
 
 def plan_jobs(config: RenderConfig) -> list[ImageJob]:
     """Every image of the dataset, in a fixed order."""

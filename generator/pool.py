@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mkdata.errors import RunFailed
+from mkdata.errors import BadInput, RunFailed
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.plan import ImageJob
 from mkdata.generator.record import ImageRecord
@@ -41,8 +41,10 @@ def run_pool(
     workers: int,
     recycle_after: int,
     on_result: Callable[[ImageRecord | None], None] = lambda record: None,
+    threads: int | None = None,
 ) -> PoolOutcome:
-    """Render ``jobs`` with ``workers`` processes; ``on_result`` is called once per finished job."""
+    """Render ``jobs`` with ``workers`` processes of ``threads`` Cycles threads each (default:
+    the machine's cores split between them); ``on_result`` is called once per finished job."""
     outcome = PoolOutcome()
     if not jobs:
         return outcome
@@ -53,7 +55,7 @@ def run_pool(
         job_queue.put(job)
     for _ in range(workers):
         job_queue.put(None)
-    threads = threads_per_worker(workers)
+    threads = threads or threads_per_worker(workers)
 
     def start() -> Any:
         process = context.Process(target=worker_main, args=(config, threads, recycle_after, job_queue, result_queue), daemon=True)
@@ -72,6 +74,8 @@ def run_pool(
                 on_result(None)
             elif kind == "recycle":
                 processes.append(start())
+            elif kind == "bad_input":
+                raise BadInput(message[2])
             else:  # fatal
                 raise RenderFailed(f"a render worker could not start:\n{message[2]}")
             if len(outcome.records) + len(outcome.failures) == len(jobs):

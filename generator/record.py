@@ -32,6 +32,7 @@ class ImageRecord:
     defect_pixel_ratio: float
     render_seconds: float
     render_key: str
+    device: str  # Cycles' device for this image: cpu, cuda or optix (bytes may differ between them)
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -14,15 +13,38 @@ from mkdata.errors import BadInput
 from mkdata.generator.blender import check_render_backend
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.dataset import read_dataset_json, write_metadata
+from mkdata.generator.inventory import is_complete
 from mkdata.generator.plan import ImageJob, plan_jobs, shard_jobs
 from mkdata.generator.pool import run_pool
 from mkdata.generator.record import ImageRecord
+from mkdata.generator.runs import finish_run, start_run
 
+BACKENDS = ("local", "ray")
 STALE_TEMP_SECONDS = 300.0  # a temp file lives milliseconds; older ones belong to killed runs
 
 
 class ConfigMismatch(BadInput):
     """The output folder holds a dataset rendered with different pixel-defining settings."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where the images are rendered: ``local`` worker processes, or Ray tasks of ``chunk_size``
+    images with ``task_cpus`` Cycles threads each on the cluster at ``ray_address``."""
+
+    name: str = "local"
+    workers: int = 1
+    recycle_after: int = 500
+    ray_address: str | None = None
+    chunk_size: int = 50
+    task_cpus: int = 2
+
+    def __post_init__(self) -> None:
+        if self.name not in BACKENDS:
+            raise BadInput(f"unknown backend {self.name!r}; valid backends: {', '.join(BACKENDS)}")
+        for key in ("workers", "recycle_after", "chunk_size", "task_cpus"):
+            if getattr(self, key) < 1:
+                raise BadInput(f"--{key.replace('_', '-')} must be >= 1, got {getattr(self, key)}")
 
 
 @dataclass(frozen=True)
@@ -41,16 +63,6 @@ class RunSummary:
     skipped: int
     rendered: int
     failures: list[tuple[ImageJob, str]]
-
-
-def is_complete(root: Path, job: ImageJob, render_key_hash: str) -> bool:
-    """An image counts as done when its record (written last) exists and matches the config."""
-    record_file = root / job.record_path
-    if not (record_file.exists() and (root / job.image_path).exists()):
-        return False
-    if job.mask_path is not None and not (root / job.mask_path).exists():
-        return False
-    return json.loads(record_file.read_text()).get("render_key") == render_key_hash
 
 
 def check_writable(folder: Path) -> None:
@@ -89,10 +101,9 @@ def remove_stale_temp_files(root: Path, older_than_s: float = STALE_TEMP_SECONDS
 
 def render_scenario(
     config: RenderConfig,
-    workers: int = 1,
+    backend: Backend = Backend(),
     shard: tuple[int, int] = (0, 1),
     resume: bool = True,
-    recycle_after: int = 500,
     on_progress: Callable[[RenderProgress], None] = lambda progress: None,
 ) -> RunSummary:
     """Render the (shard of the) dataset described by ``config``; ``on_progress`` hears the
@@ -117,6 +128,17 @@ def render_scenario(
         on_progress(RenderProgress(len(pending), **counts))
 
     on_progress(RenderProgress(len(pending), **counts))
-    outcome = run_pool(config, pending, workers, recycle_after, finished)
+    run_file, run = start_run(config, shard)
+    if backend.name == "ray":
+        from mkdata.generator.farm import run_ray
+
+        def completed(done: int) -> None:
+            on_progress(RenderProgress(len(pending), min(done, len(pending)), 0))
+
+        outcome = run_ray(config, pending, backend.chunk_size, backend.task_cpus, backend.recycle_after, backend.ray_address,
+                          completed)
+    else:
+        outcome = run_pool(config, pending, backend.workers, backend.recycle_after, finished)
+    finish_run(run_file, run)
     write_metadata(config)
     return RunSummary(config.scenario, len(jobs), len(jobs) - len(pending), len(outcome.records), outcome.failures)

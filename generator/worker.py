@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from mkdata.errors import MkdataError
 from mkdata.files import write_png_atomic, write_text_atomic
-from mkdata.generator.blender import data_block_ids, load_bproc, purge_orphans
+from mkdata.generator.blender import data_block_ids, load_bproc, purge_orphans, select_device
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.plan import ImageJob, job_seed_sequence
 from mkdata.generator.record import ImageRecord
@@ -40,6 +41,7 @@ class SceneRenderer:
     def __init__(self, config: RenderConfig, threads: int = 0) -> None:
         self.config = config
         self.bp = load_bproc()
+        self.device = select_device(self.bp.bpy, config.device)
         renderer = self.bp.renderer
         self.bp.camera.set_resolution(config.resolution, config.resolution)
         renderer.set_cpu_threads(threads)
@@ -127,7 +129,7 @@ class SceneRenderer:
             defect_target=target.target_id if target is not None else None,
             defect_details=json.dumps(change.details if change is not None else {}),
             defect_pixel_ratio=float(mask.mean()) if mask is not None else 0.0,
-            render_seconds=round(time.perf_counter() - start, 3), render_key=self.config.render_key_hash(),
+            render_seconds=round(time.perf_counter() - start, 3), render_key=self.config.render_key_hash(), device=self.device,
         )
         return image, (mask.astype(np.uint8) * 255 if mask is not None else None), record
 
@@ -140,6 +142,7 @@ class SceneRenderer:
             write_png_atomic(root / job.mask_path, mask)
         write_png_atomic(root / job.image_path, image)
         write_text_atomic(root / job.record_path, json.dumps(record.to_dict(), sort_keys=True))
+        (root / job.failure_path).unlink(missing_ok=True)
         return record
 
 
@@ -190,6 +193,9 @@ def worker_main(config: RenderConfig, threads: int, recycle_after: int, jobs: An
 def _serve(config: RenderConfig, threads: int, recycle_after: int, jobs: Any, results: Any) -> None:
     try:
         renderer = SceneRenderer(config, threads)
+    except MkdataError as error:  # bad input only a render process can see (an absent device)
+        results.put(("bad_input", None, str(error)))
+        return
     except Exception:  # noqa: BLE001 - the parent stops the run with this text
         results.put(("fatal", None, traceback.format_exc()))
         return
@@ -200,5 +206,7 @@ def _serve(config: RenderConfig, threads: int, recycle_after: int, jobs: Any, re
         try:
             results.put(("done", renderer.render_and_write(job)))
         except Exception:  # noqa: BLE001 - reported to the parent, which decides
-            results.put(("failed", job, traceback.format_exc()))
+            text = traceback.format_exc()
+            write_text_atomic(config.dataset_dir / job.failure_path, text)  # for `mkdata status`
+            results.put(("failed", job, text))
     results.put(("recycle", None))

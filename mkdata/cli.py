@@ -99,20 +99,26 @@ def miad(
     shard: Annotated[Optional[str], typer.Option(help="Render only slice I of N ('I/N', 0-based), for job arrays.")] = None,
     resume: Annotated[bool, typer.Option(help="Skip images already complete on disk; --no-resume deletes the scenario folder and starts over.")] = True,
     recycle_after: Annotated[int, typer.Option(help="Restart a worker process after this many images (bounds memory).")] = 500,
+    normal_only: Annotated[bool, typer.Option(help="Training images only (no test split, no defects, no masks): big normal sets.")] = False,
+    device: Annotated[str, typer.Option(help="Cycles device: auto (a GPU when Cycles sees one), cpu, cuda or optix.")] = "auto",
+    backend: Annotated[str, typer.Option(help="'local' worker processes, or 'ray' tasks on a Ray cluster (output on a shared filesystem).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")] = None,
+    chunk_size: Annotated[int, typer.Option(help="Images per Ray task (one long-lived render process each).")] = 50,
+    task_cpus: Annotated[int, typer.Option(help="CPU cores (Cycles threads) per Ray task.")] = 2,
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary.")] = False,
 ) -> None:
     """Render MIAD-style datasets (images, masks, manifest) that anomalib's MVTecAD/Folder load."""
     from mkdata.generator.config import RenderConfig, parse_shard
-    from mkdata.generator.runner import RenderProgress, render_scenario
+    from mkdata.generator.runner import Backend, RenderProgress, render_scenario
 
     failed = 0
     with user_errors(), progress_display(quiet) as progress:
-        if workers < 1 or recycle_after < 1:
-            raise BadInput("--workers and --recycle-after must be >= 1")
+        where = Backend(backend, workers, recycle_after, ray_address, chunk_size, task_cpus)
         shard_range = parse_shard(shard)
         configs = [
-            RenderConfig.from_preset(name, out, preset, n_train=train, n_test_good=test_good, n_test_bad=test_bad,
-                                     resolution=resolution, samples=samples, factors=factors, seed=seed, denoise=denoise)
+            RenderConfig.from_preset(name, out, preset, n_train=train, n_test_good=0 if normal_only else test_good,
+                                     n_test_bad=0 if normal_only else test_bad, resolution=resolution, samples=samples,
+                                     factors=factors, seed=seed, denoise=denoise, device=device)
             for name in parse_scenarios(scenario)
         ]
         for config in configs:
@@ -123,7 +129,7 @@ def miad(
                 speed = progress.tasks[task].speed
                 progress.update(task, state=f"{speed * 60:.1f} img/min" if speed else "")
 
-            summary = render_scenario(config, workers, shard_range, resume, recycle_after, show)
+            summary = render_scenario(config, where, shard_range, resume, show)
             failed += len(summary.failures)
             for job, text in summary.failures:
                 err.print(f"[red]failed[/] {config.scenario} {job.image_path}:", highlight=False)
@@ -133,6 +139,53 @@ def miad(
                                        f"{len(summary.failures)} failed → {config.dataset_dir}")
     if failed:
         fail(f"{failed} image(s) failed; rerun the same command to retry them", code=1)
+
+
+@app.command()
+def status(
+    dataset: Annotated[Path, typer.Argument(help="A dataset folder (OUT/<scenario>), finished or being rendered.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Done / failed / missing images per split and defect type; the rate and ETA of a run going on."""
+    import dataclasses
+    import json
+
+    from mkdata.generator.inventory import dataset_status
+
+    with user_errors():
+        state = dataset_status(dataset)
+    if json_output:
+        typer.echo(json.dumps(dataclasses.asdict(state), indent=2))
+        return
+    view = Table(title=f"status: {dataset}")
+    for column in ("split", "defect type", "planned", "done", "failed", "missing"):
+        view.add_column(column, justify="right" if column in ("planned", "done", "failed", "missing") else "left")
+    for group in state.groups:
+        view.add_row(group.split, group.defect_type, *(str(n) for n in (group.planned, group.done, group.failed, group.missing)))
+    print_table(view)
+    if state.running:
+        rate = f"{state.images_per_minute:.1f} images/min" if state.images_per_minute else "no image finished yet"
+        eta = f", ETA {state.eta_s / 60:.0f} min" if state.eta_s is not None else ""
+        Console().print(f"a run is going on: {rate}{eta}")
+
+
+@app.command()
+def merge(
+    dataset: Annotated[Path, typer.Argument(help="A dataset folder (OUT/<scenario>) that shards rendered into.")],
+) -> None:
+    """Check every planned image (record, image and mask present, PNGs decode) and rebuild the
+    manifest and dataset.json; exit 1 if anything is missing (rerun `mkdata miad` to render it)."""
+    from mkdata.generator.inventory import merge as merge_dataset
+
+    with user_errors():
+        report = merge_dataset(dataset)
+    for label, paths in (("missing", report.missing), ("corrupt (record removed)", report.corrupt),
+                         ("duplicate record", report.duplicates)):
+        for path in paths:
+            err.print(f"[red]{label}[/] {escape(path)}", highlight=False, soft_wrap=True)
+    Console().print(f"{report.complete} of {report.planned} images complete → {dataset / 'manifest.parquet'}")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

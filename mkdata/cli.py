@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 THIRD_PARTY_WARNERS = ("timm", "anomalib", "torch", "torchvision", "lightning")
+WHOLE_CELL = 32  # cells up to this long (names, numbers) are never split across lines
+PIPED_WIDTH = 200
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -42,15 +44,21 @@ def user_errors() -> Iterator[None]:
         fail(str(error), error.exit_code)
 
 
-def print_table(view: Table) -> None:
-    """Print a rich table without cutting any cell: cells fold onto more lines in a narrow
-    terminal, and piped output is as wide as the table needs (rich would assume 80 columns)."""
-    for column in view.columns:
-        column.overflow = "fold"
+def print_table(title: str, header: list[str], rows: list[list[str]], numeric: set[str] = frozenset()) -> None:
+    """Print a table without cutting any cell: short cells (names, numbers) are never split, long
+    text wraps in a narrow terminal, and piped output is as wide as the table needs up to
+    PIPED_WIDTH (rich would assume 80 columns)."""
+    view = Table(title=title)
+    for k, name in enumerate(header):
+        longest = max([len(name)] + [len(row[k]) for row in rows])
+        view.add_column(name, justify="right" if name in numeric else "left", overflow="fold",
+                        min_width=longest if longest <= WHOLE_CELL else None)
+    for row in rows:
+        view.add_row(*row)
     console = Console()
     if not console.is_terminal:
         natural = console.measure(view, options=console.options.update_width(100_000)).maximum
-        console = Console(width=max(80, natural))
+        console = Console(width=max(80, min(natural, PIPED_WIDTH)))
     console.print(view)
 
 
@@ -157,12 +165,9 @@ def status(
     if json_output:
         typer.echo(json.dumps(dataclasses.asdict(state), indent=2))
         return
-    view = Table(title=f"status: {dataset}")
-    for column in ("split", "defect type", "planned", "done", "failed", "missing"):
-        view.add_column(column, justify="right" if column in ("planned", "done", "failed", "missing") else "left")
-    for group in state.groups:
-        view.add_row(group.split, group.defect_type, *(str(n) for n in (group.planned, group.done, group.failed, group.missing)))
-    print_table(view)
+    counts = ["planned", "done", "failed", "missing"]
+    rows = [[group.split, group.defect_type, *(str(getattr(group, name)) for name in counts)] for group in state.groups]
+    print_table(f"status: {dataset}", ["split", "defect type", *counts], rows, numeric=set(counts))
     if state.running:
         rate = f"{state.images_per_minute:.1f} images/min" if state.images_per_minute else "no image finished yet"
         eta = f", ETA {state.eta_s / 60:.0f} min" if state.eta_s is not None else ""
@@ -226,13 +231,10 @@ def stats(
     if json_output:
         typer.echo(table.to_json(orient="records", indent=2))
         return
-    view = Table(title=f"dataset statistics: {root}")
-    for column in table.columns:
-        view.add_column(column, justify="left" if table[column].dtype == object else "right")
     percent = {"mean_ratio", "median_ratio", "empty_masks", "border_masks"}
-    for row in table.itertuples(index=False):
-        view.add_row(*[("" if np.isnan(v) else f"{100 * v:.3f}%") if k in percent else str(v) for k, v in zip(table.columns, row)])
-    print_table(view)
+    rows = [[("" if np.isnan(v) else f"{100 * v:.3f}%") if k in percent else str(v) for k, v in zip(table.columns, row)]
+            for row in table.itertuples(index=False)]
+    print_table(f"dataset statistics: {root}", list(table.columns), rows, numeric=percent | {"images"})
 
 
 bench_app = typer.Typer(help="Benchmark detectors on datasets (see bench.example.yaml).", add_completion=False)
@@ -259,7 +261,6 @@ def bench(
 
     with user_errors():
         require_modules(("torch", "anomalib"), "bench", "mkdata bench")
-    quiet_library_deprecations()
     from mkdata.bench_data import check_scenarios, render_dataset
     from mkdata.benchmark.config import BenchConfig, load_config
     from mkdata.benchmark.report import failed_lines, miad_table, write_report
@@ -315,19 +316,15 @@ def detectors(
     if json_output:
         typer.echo(json.dumps(entries, indent=2, default=str))
         return
-    view = Table(title="mkdata detectors")
-    for column in ("name", "description", "pixel map", "weights", "defaults"):
-        view.add_column(column)
-    for entry in entries:
-        defaults = ", ".join(f"{k}={v}" for k, v in entry["defaults"].items())
-        view.add_row(entry["name"], entry["description"], "yes" if entry["yields_map"] else "no",
-                     "needs" if entry["needs_weights"] else "-", defaults)
-    print_table(view)
+    rows = [[entry["name"], entry["description"], "yes" if entry["yields_map"] else "no", "needs" if entry["needs_weights"] else "-",
+             ", ".join(f"{k}={v}" for k, v in entry["defaults"].items())] for entry in entries]
+    print_table("mkdata detectors", ["name", "description", "pixel map", "weights", "defaults"], rows)
 
 
 @app.callback()
 def main() -> None:
     """mkdata: render MIAD-style inspection datasets, contaminate them, benchmark detectors."""
+    quiet_library_deprecations()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ PRESETS: dict[str, dict[str, int]] = {
     "paper": {"n_train": 10000, "n_test_good": 2500, "n_test_bad": 2500, "resolution": 512, "samples": 32},
 }
 
-DEVICES = ("auto", "cpu", "cuda", "optix")  # Cycles' device; auto takes a GPU when Cycles sees one
+DEVICES = ("auto", "cpu", "cuda", "optix")
+POOL_SUFFIX = "_pool"  # OUT/<scenario>_pool: beside the dataset, whose folder anomalib reads whole  # Cycles' device; auto takes a GPU when Cycles sees one
 
 # Fields that change pixels. Image i depends only on (scenario, split, index, these fields).
 RENDER_KEY_FIELDS = ("scenario", "seed", "resolution", "samples", "denoise", "factors")
@@ -40,6 +41,8 @@ class RenderConfig:
     seed: int = 0
     denoise: bool = True
     device: str = "auto"  # not in the render key: a run may move between CPU and GPU nodes
+    n_pool: int = 0  # defective images under training conditions, for contamination
+    pool: bool = False  # this config renders the dataset's contamination pool (n_pool images, OUT/<scenario>_pool)
 
     @classmethod
     def from_preset(cls, scenario: str, out: Path, preset: str = "default", *, n_train: int | None = None,
@@ -66,7 +69,7 @@ class RenderConfig:
 
     def __post_init__(self) -> None:
         spec = get_scenario(self.scenario).spec  # raises with the list of valid names
-        for key in ("n_train", "n_test_good", "n_test_bad"):
+        for key in ("n_train", "n_test_good", "n_test_bad", "n_pool"):
             if getattr(self, key) < 0:
                 raise BadInput(f"{key} must be >= 0, got {getattr(self, key)}")
         if not 16 <= self.resolution <= 8192:
@@ -84,7 +87,13 @@ class RenderConfig:
 
     @property
     def dataset_dir(self) -> Path:
-        return self.out / self.scenario
+        """OUT/<scenario>, or OUT/<scenario>_pool for the contamination pool."""
+        return self.out / (f"{self.scenario}{POOL_SUFFIX}" if self.pool else self.scenario)
+
+    def pool_config(self, images: int) -> RenderConfig:
+        """The config of this dataset's contamination pool: ``images`` defective images under
+        training conditions, with the same pixel-defining settings."""
+        return dataclasses.replace(self, n_train=0, n_test_good=0, n_test_bad=0, n_pool=images, pool=True)
 
     def render_key(self) -> dict[str, object]:
         """The config fields that determine pixels (counts, paths and worker layout do not)."""

@@ -12,6 +12,7 @@ import mkdata
 from mkdata.assets_manifest import assets_for
 from mkdata.files import write_bytes_atomic, write_text_atomic
 from mkdata.generator.config import RenderConfig
+from mkdata.generator.plan import GROUP_CODES
 from mkdata.generator.record import MANIFEST_COLUMNS
 
 
@@ -19,7 +20,7 @@ def read_records(dataset_dir: Path) -> pd.DataFrame:
     """All complete images' records under ``dataset_dir/.records`` as a table, in a stable order."""
     rows = [json.loads(p.read_text()) for p in sorted((dataset_dir / ".records").glob("*.json"))]
     table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    return table.sort_values(["group", "index"], key=lambda c: c.map({"train": 0, "test_good": 1, "test_bad": 2}) if c.name == "group" else c).reset_index(drop=True)
+    return table.sort_values(["group", "index"], key=lambda c: c.map(GROUP_CODES) if c.name == "group" else c).reset_index(drop=True)
 
 
 def read_dataset_json(dataset_dir: Path) -> dict[str, Any] | None:

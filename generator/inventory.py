@@ -44,8 +44,8 @@ def planned_config(dataset_dir: Path) -> RenderConfig:
     else:
         raise BadInput(f"{dataset_dir} holds no mkdata dataset (no dataset.json and no run started there)")
     config = replace(RenderConfig.from_dict(settings), out=dataset_dir.parent)
-    if dataset_dir.name != config.scenario:
-        raise BadInput(f"{dataset_dir} holds scenario {config.scenario}; give the folder its scenario's name again")
+    if config.dataset_dir != dataset_dir:
+        raise BadInput(f"{dataset_dir} holds {config.dataset_dir.name}; give the folder that name again")
     return config
 
 

@@ -76,7 +76,7 @@ class SceneRenderer:
         then the view re-drawn. Returns (sample, normal-state segmentation, target, change).
         """
         for _view in range(MAX_VIEW_TRIES):
-            sample = self.scenario.randomise(scene_rng, job.split)
+            sample = self.scenario.randomise(scene_rng, job.view_split)
             if job.defect_type is None:
                 return sample, None, None, None
             segmap, ids = self._render(samples=1, denoise=False, seed=seed)[1:]

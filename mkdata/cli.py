@@ -108,6 +108,7 @@ def miad(
     resume: Annotated[bool, typer.Option(help="Skip images already complete on disk; --no-resume deletes the scenario folder and starts over.")] = True,
     recycle_after: Annotated[int, typer.Option(help="Restart a worker process after this many images (bounds memory).")] = 500,
     normal_only: Annotated[bool, typer.Option(help="Training images only (no test split, no defects, no masks): big normal sets.")] = False,
+    contamination_pool: Annotated[int, typer.Option(help="Also render N defective images under training conditions into OUT/<scenario>_pool (for `mkdata contaminate`).")] = 0,
     device: Annotated[str, typer.Option(help="Cycles device: auto (a GPU when Cycles sees one), cpu, cuda or optix.")] = "auto",
     backend: Annotated[str, typer.Option(help="'local' worker processes, or 'ray' tasks on a Ray cluster (output on a shared filesystem).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")] = None,
@@ -129,8 +130,10 @@ def miad(
                                      factors=factors, seed=seed, denoise=denoise, device=device)
             for name in parse_scenarios(scenario)
         ]
+        if contamination_pool:
+            configs = [c for config in configs for c in (config, config.pool_config(contamination_pool))]
         for config in configs:
-            task = progress.add_task(config.scenario, total=None, state="")
+            task = progress.add_task(config.dataset_dir.name, total=None, state="")
 
             def show(state: RenderProgress, task: int = task) -> None:
                 progress.update(task, total=state.total, completed=state.done + state.failed)
@@ -140,10 +143,10 @@ def miad(
             summary = render_scenario(config, where, shard_range, resume, show)
             failed += len(summary.failures)
             for job, text in summary.failures:
-                err.print(f"[red]failed[/] {config.scenario} {job.image_path}:", highlight=False)
+                err.print(f"[red]failed[/] {config.dataset_dir.name} {job.image_path}:", highlight=False)
                 err.print(text, markup=False, highlight=False, soft_wrap=True)
             if not quiet:
-                progress.console.print(f"{config.scenario}: {summary.rendered} rendered, {summary.skipped} already done, "
+                progress.console.print(f"{config.dataset_dir.name}: {summary.rendered} rendered, {summary.skipped} already done, "
                                        f"{len(summary.failures)} failed → {config.dataset_dir}")
     if failed:
         fail(f"{failed} image(s) failed; rerun the same command to retry them", code=1)

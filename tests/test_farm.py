@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -154,3 +155,19 @@ def test_a_device_that_is_absent_is_refused_with_its_name(tmp_path: Path) -> Non
     code, output = run_cli("miad", *TINY, "--out", str(tmp_path), "--device", "cuda")
     assert code == 2
     assert "cuda" in output.lower() and "no " in output.lower()
+
+
+def test_contamination_pool_uses_training_conditions_beside_an_unchanged_dataset(local: Path, tmp_path: Path) -> None:
+    """--contamination-pool renders defective images with training viewpoints (even-degree bins)
+    into OUT/<scenario>_pool; the dataset itself is the same as without a pool."""
+    from mkdata.scenes.camera import angle_bin_parity
+
+    code, output = run_cli("miad", *TINY, "--out", str(tmp_path), "--contamination-pool", "6", "--seed", "0")
+    assert code == 0, output
+    assert png_files(tmp_path / "nut_bolt") == png_files(local)
+    pool = pd.read_parquet(tmp_path / "nut_bolt_pool" / "manifest.parquet")
+    assert len(pool) == 6 and set(pool.split) == {"pool"} and (pool.label == 1).all()
+    assert all(angle_bin_parity(a) == 0 and angle_bin_parity(e) == 0 for a, e in zip(pool.camera_azimuth, pool.camera_elevation))
+    for row in pool.itertuples():
+        image, mask = Image.open(tmp_path / "nut_bolt_pool" / row.path), Image.open(tmp_path / "nut_bolt_pool" / row.mask_path)
+        assert image.size == mask.size and np.asarray(mask).any()

@@ -129,16 +129,18 @@ def render_scenario(
 
     on_progress(RenderProgress(len(pending), **counts))
     run_file, run = start_run(config, shard)
-    if backend.name == "ray":
-        from mkdata.generator.farm import run_ray
+    try:
+        if backend.name == "ray" and pending:
+            from mkdata.generator.farm import run_ray
 
-        def completed(done: int) -> None:
-            on_progress(RenderProgress(len(pending), min(done, len(pending)), 0))
+            def completed(done: int) -> None:
+                on_progress(RenderProgress(len(pending), min(done, len(pending)), 0))
 
-        outcome = run_ray(config, pending, backend.chunk_size, backend.task_cpus, backend.recycle_after, backend.ray_address,
-                          completed)
-    else:
-        outcome = run_pool(config, pending, backend.workers, backend.recycle_after, finished)
-    finish_run(run_file, run)
+            outcome = run_ray(config, pending, backend.chunk_size, backend.task_cpus, backend.recycle_after,
+                              backend.ray_address, completed)
+        else:
+            outcome = run_pool(config, pending, backend.workers, backend.recycle_after, finished)
+    finally:
+        finish_run(run_file, run)
     write_metadata(config)
     return RunSummary(config.scenario, len(jobs), len(jobs) - len(pending), len(outcome.records), outcome.failures)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -44,7 +44,7 @@ def user_errors() -> Iterator[None]:
         fail(str(error), error.exit_code)
 
 
-def print_table(title: str, header: list[str], rows: list[list[str]], numeric: set[str] = frozenset()) -> None:
+def print_table(title: str, header: list[str], rows: list[list[str]], numeric: Collection[str] = ()) -> None:
     """Print a table without cutting any cell: short cells (names, numbers) are never split, long
     text wraps in a narrow terminal, and piped output is as wide as the table needs up to
     PIPED_WIDTH (rich would assume 80 columns)."""

@@ -10,6 +10,7 @@ from PIL import Image
 
 from mkdata.errors import BadInput
 from mkdata.files import list_images
+from mkdata.generator.config import POOL_SUFFIX
 
 
 def category_dirs(root: Path) -> list[Path]:
@@ -41,9 +42,18 @@ def mask_table(category: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["split", "defect_type", "ratio", "empty", "touches_border"])
 
 
+def miad_ratio(category: str) -> float:
+    """MIAD's mean defect-pixel ratio (its Table 2) for a category named after a scenario, else NaN."""
+    from mkdata.scenes import scenario_classes
+
+    scenario = scenario_classes().get(category.removesuffix(POOL_SUFFIX))
+    return scenario.spec.miad_defect_pixel_ratio if scenario is not None else np.nan
+
+
 def dataset_stats(root: Path) -> pd.DataFrame:
-    """Per category, split and defect type: image count, mean/median defect-pixel ratio, and the
-    fractions of masks that are empty or touch the image border."""
+    """Per category, split and defect type: image count, mean/median defect-pixel ratio, the
+    fractions of masks that are empty or touch the image border, and — for a scenario's dataset —
+    the mean ratio over MIAD's (``vs_miad``; MIAD gives one ratio per scenario)."""
     tables = []
     for category in category_dirs(root):
         table = mask_table(category)
@@ -55,6 +65,7 @@ def dataset_stats(root: Path) -> pd.DataFrame:
         ).reset_index()
         grouped.loc[grouped.defect_type == "good", ["mean_ratio", "median_ratio", "empty_masks", "border_masks"]] = np.nan
         grouped.insert(0, "category", category.name)
+        grouped["vs_miad"] = grouped.mean_ratio / miad_ratio(category.name)
         tables.append(grouped)
     if not tables:
         raise BadInput(f"no images found under {root}")

@@ -235,9 +235,14 @@ def stats(
         typer.echo(table.to_json(orient="records", indent=2))
         return
     percent = {"mean_ratio", "median_ratio", "empty_masks", "border_masks"}
-    rows = [[("" if np.isnan(v) else f"{100 * v:.3f}%") if k in percent else str(v) for k, v in zip(table.columns, row)]
-            for row in table.itertuples(index=False)]
-    print_table(f"dataset statistics: {root}", list(table.columns), rows, numeric=percent | {"images"})
+
+    def cell(column: str, value: object) -> str:
+        if column in percent or column == "vs_miad":
+            return "" if np.isnan(value) else f"{100 * value:.3f}%" if column in percent else f"{value:.2f}×"
+        return str(value)
+
+    rows = [[cell(k, v) for k, v in zip(table.columns, row)] for row in table.itertuples(index=False)]
+    print_table(f"dataset statistics: {root}", list(table.columns), rows, numeric=percent | {"images", "vs_miad"})
 
 
 bench_app = typer.Typer(help="Benchmark detectors on datasets (see bench.example.yaml).", add_completion=False)

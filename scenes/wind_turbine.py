@@ -74,7 +74,7 @@ class WindTurbine(Scenario):
             geometry.mesh_object(bp, name, *airfoil_loft(start, end), paint)
         self.degradation = Degradation(bp, [paint])
         laminate = principled(bp, "eroded_laminate", (0.30, 0.27, 0.21), roughness=0.9)
-        self.erosion = Decal(bp, "erosion", laminate, lambda rng: blob_shape(rng, roughness=0.45), size=(0.03, 0.05), elongation=(2.0, 3.5))
+        self.erosion = Decal(bp, "erosion", laminate, lambda rng: blob_shape(rng, roughness=0.45), size=(0.022, 0.036), elongation=(2.0, 3.5))
 
     def _defect_targets(self, defect_type: str) -> list[DefectTarget]:
         return [DefectTarget("leading_edge", ("blade_leading_edge",))]

@@ -241,6 +241,7 @@ def test_stats_matches_the_manifest(tiny: Path) -> None:
             touching = np.mean([m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any() for m in masks])
             assert table.loc[(split, defect), "border_masks"] == pytest.approx(touching)
             assert table.loc[(split, defect), "empty_masks"] == 0
+            assert table.loc[(split, defect), "vs_miad"] == pytest.approx(rows.defect_pixel_ratio.mean() / 0.0036)  # MIAD Table 2
     assert CliRunner().invoke(app, ["stats", str(tiny / "train" / "good")]).exit_code == 2
 
 

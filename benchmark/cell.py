@@ -1,5 +1,6 @@
 """Running one benchmark cell, in its own process: load, contaminate, fit (robustly), predict,
-score, and write ``result.json`` plus the arrays the report plots (``curves.npz``, gallery PNGs).
+score, and write ``result.json`` (with the robust wrapper's removal log) plus the arrays the
+report plots (``curves.npz``, gallery PNGs).
 
 Entry point: ``python -m mkdata.benchmark.cell CELL_DIR`` (CELL_DIR holds ``cell.pkl``).
 """
@@ -21,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from mkdata.benchmark.config import Cell
+from mkdata.benchmark.contamination import contaminate, load_train, source_name
 from mkdata.benchmark.datasets import DatasetSplit, load_array, load_masks, read_category
-from mkdata.benchmark.contamination import contaminate
 from mkdata.benchmark.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
-from mkdata.benchmark.robust import fit_robust
+from mkdata.benchmark.robust import RemovalRound, fit_robust
 from mkdata.files import write_bytes_atomic, write_png_atomic, write_text_atomic
 
 GALLERY_PER_CLASS = 3  # normal and defective test images kept for the report's overlays
@@ -99,14 +100,21 @@ def save_report_arrays(cell_dir: Path, scores: np.ndarray, labels: np.ndarray, m
             write_png_atomic(cell_dir / f"gallery_{label}_{rank}.png", overlay(test_images[i], maps[i], masks[i], scale))
 
 
-def run_cell(cell: Cell, cell_dir: Path, protocol: EvaluationProtocol = DEFAULT_PROTOCOL) -> dict[str, Any]:
-    """Do the cell's work, scored by ``protocol``; returns the result record (also written to result.json)."""
+def run_cell(cell: Cell, cell_dir: Path, protocol: EvaluationProtocol = DEFAULT_PROTOCOL,
+             contamination_mode: str = "add") -> dict[str, Any]:
+    """Do the cell's work, scored by ``protocol``; returns the result record (also written to result.json).
+
+    ``contamination_mode``: the injector's mode (``contamination.MODES``); the bench adds the
+    anomalies to every normal training image, ``replace`` keeps the training-set size.
+    """
     from mkdata.benchmark.detectors.base import resolve_device
     from mkdata.benchmark.detectors.registry import create
 
-    split: DatasetSplit = contaminate(read_category(cell.dataset_path), cell.ratio, cell.contamination_kind, cell.seed)
+    contamination = contaminate(read_category(cell.dataset_path), cell.ratio, cell.contamination_kind, cell.seed,
+                                contamination_mode)
+    split = contamination.split
     size = cell.image_size
-    train = load_array(split.train, size)
+    train = load_train(split.train, size)
     test = load_array(split.test, size)
     masks = load_masks(split.test, size)
     labels = np.array([s.label for s in split.test])
@@ -131,8 +139,10 @@ def run_cell(cell: Cell, cell_dir: Path, protocol: EvaluationProtocol = DEFAULT_
         "error": "",
         **metric_row(prediction.scores, labels, types, prediction.maps, masks, train_scores, protocol),
         "n_train": len(train), "n_test": len(test), "n_contaminated": int(contaminated.sum()),
-        "removed": len(robust.removed), "removed_contaminated": int(contaminated[robust.removed].sum()) if len(robust.removed) else 0,
+        "contamination_mode": contamination.mode, "test_removed": len(contamination.moved_out_of_test),
+        **removal_counts(robust.removed, contaminated),
         "rounds": robust.rounds,
+        "removal_log": removal_log(robust.log, split, cell.wrapper.T),
         "fit_s": fit_s, "predict_ms_per_image": predict_ms,
         "peak_ram_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_gpu_mb": _peak_gpu_mb(),
@@ -142,6 +152,23 @@ def run_cell(cell: Cell, cell_dir: Path, protocol: EvaluationProtocol = DEFAULT_
     }
     save_report_arrays(cell_dir, prediction.scores, labels, prediction.maps, masks, test, protocol)
     return record
+
+
+def removal_counts(removed: np.ndarray, contaminated: np.ndarray) -> dict[str, int]:
+    """IRP's Table 2 columns: normal (good) and contaminated (bad) training images removed."""
+    bad = int(contaminated[removed].sum()) if len(removed) else 0
+    return {"removed": len(removed), "good_removed": len(removed) - bad, "bad_removed": bad}
+
+
+def removal_log(log: list[RemovalRound], split: DatasetSplit, T: float) -> list[dict[str, Any]]:
+    """The robust wrapper's rounds for result.json: threshold T·median, and per removed image its
+    file (relative to the dataset), score and whether it was a contaminated image."""
+    return [{
+        "round": number, "T": T, "median": entry.median, "threshold": entry.threshold, "scored": entry.scored,
+        "above_threshold": entry.above,
+        "removed": [{"file": source_name(split.train[i], split.root), "score": score, "contaminated": split.contaminated[i]}
+                    for i, score in zip(entry.removed, entry.scores)],
+    } for number, entry in enumerate(log, start=1)]
 
 
 def _peak_gpu_mb() -> float:

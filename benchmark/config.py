@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from mkdata.benchmark.contamination import INJECTORS
+from mkdata.benchmark.contamination import INJECTORS, MAX_RATIO, canonical_kind, unknown_kind
 from mkdata.benchmark.robust import WRAPPERS, WrapperSpec
 
 from mkdata.errors import BadInput
@@ -63,7 +63,7 @@ class BenchConfig:
     datasets: tuple[DatasetSpec, ...] = ()
     detectors: tuple[DetectorSpec, ...] = tuple(DetectorSpec(n) for n in DEFAULT_DETECTORS)
     wrappers: tuple[WrapperSpec, ...] = (WrapperSpec(),)
-    contamination_kind: str = "defective"
+    contamination_kind: str = "test-defects"
     ratios: tuple[float, ...] = (0.0,)
     seeds: tuple[int, ...] = (0,)
     image_size: int = 256
@@ -161,18 +161,25 @@ def _dataset(entry: Any, key: str) -> DatasetSpec:
     return DatasetSpec(Path(entry["path"]) if "path" in entry else None, entry.get("scenario"), dict(render))
 
 
+def _contamination(section: Any, defaults: BenchConfig) -> tuple[str, tuple[float, ...]]:
+    """The contamination kind (aliases resolved) and ratios, each in [0, MAX_RATIO]."""
+    contamination = _check_keys(section or {}, "contamination", {"kind", "ratios"})
+    kind = contamination.get("kind", defaults.contamination_kind)
+    if kind not in INJECTORS:
+        raise _fail("contamination.kind", unknown_kind(kind))
+    ratios = tuple(_as_list(contamination.get("ratios", list(defaults.ratios)), "contamination.ratios"))
+    for i, ratio in enumerate(ratios):
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= MAX_RATIO:
+            raise _fail(f"contamination.ratios[{i}]", f"must be a number in [0, {MAX_RATIO}] (the anomalous share of the "
+                        f"training set; above it anomalies would be the majority), got {ratio!r}")
+    return canonical_kind(kind), tuple(float(r) for r in ratios)
+
+
 def parse_config(raw: dict[str, Any]) -> BenchConfig:
     """Validate a loaded config mapping; every error names its key."""
     raw = _check_keys(raw or {}, "", TOP_LEVEL_KEYS)
     defaults = BenchConfig()
-    contamination = _check_keys(raw.get("contamination") or {}, "contamination", {"kind", "ratios"})
-    kind = contamination.get("kind", defaults.contamination_kind)
-    if kind not in INJECTORS:
-        raise _fail("contamination.kind", f"unknown kind {kind!r}; valid: {', '.join(INJECTORS)}")
-    ratios = tuple(_as_list(contamination.get("ratios", list(defaults.ratios)), "contamination.ratios"))
-    for i, ratio in enumerate(ratios):
-        if not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
-            raise _fail(f"contamination.ratios[{i}]", f"must be a number in [0, 1), got {ratio!r}")
+    kind, ratios = _contamination(raw.get("contamination"), defaults)
     seeds = tuple(_as_list(raw.get("seeds", list(defaults.seeds)), "seeds"))
     if not seeds or not all(isinstance(s, int) for s in seeds):
         raise _fail("seeds", "must be a non-empty list of integers")
@@ -191,7 +198,7 @@ def parse_config(raw: dict[str, Any]) -> BenchConfig:
         detectors=detectors or defaults.detectors,
         wrappers=wrappers or defaults.wrappers,
         contamination_kind=kind,
-        ratios=tuple(float(r) for r in ratios) or defaults.ratios,
+        ratios=ratios or defaults.ratios,
         seeds=seeds,
         image_size=image_size,
         device=str(raw.get("device", defaults.device)),

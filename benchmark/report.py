@@ -19,8 +19,9 @@ from mkdata.files import write_bytes_atomic, write_text_atomic
 ID_COLUMNS = ["dataset", "detector", "detector_name", "wrapper", "contamination", "ratio", "seed", "image_size", "key", "status", "error"]
 METRIC_COLUMNS = ["image_auroc", "recall_at_1fpr", "aupro", "pixel_auroc", "image_aupr", "f1_max",
                   "accuracy_unsupervised", "f1_unsupervised", "accuracy_supervised", "f1_supervised"]
-RUN_COLUMNS = ["n_train", "n_test", "n_contaminated", "removed", "removed_contaminated", "rounds", "fit_s",
-               "predict_ms_per_image", "peak_ram_mb", "peak_gpu_mb", "device", "mkdata_version", "anomalib_version", "torch_version"]
+RUN_COLUMNS = ["n_train", "n_test", "n_contaminated", "test_removed", "removed", "good_removed", "bad_removed", "rounds",
+               "fit_s", "predict_ms_per_image", "peak_ram_mb", "peak_gpu_mb", "device", "mkdata_version", "anomalib_version",
+               "torch_version"]
 
 
 def load_results(output: Path) -> pd.DataFrame:
@@ -61,6 +62,19 @@ def noise_table(ok: pd.DataFrame) -> pd.DataFrame:
     return table.map(lambda x: f"{x:.3f}")
 
 
+def removal_table(ok: pd.DataFrame) -> pd.DataFrame:
+    """IRP's Table 2: rows detector / robust wrapper, columns noise level, cells mean 'good / bad'
+    training images removed (normal ones / contaminated ones); vanilla removes nothing."""
+    robust = ok[ok.wrapper != "vanilla"]
+    if robust.empty:
+        return pd.DataFrame()
+    good, bad = (robust.pivot_table(index=["detector", "wrapper"], columns="ratio", values=v, aggfunc="mean")
+                 for v in ("good_removed", "bad_removed"))
+    table = good.combine(bad, lambda g, b: g.map(lambda x: f"{x:g}").str.cat(b.map(lambda x: f"{x:g}"), sep=" / "))
+    table.columns = [f"{100 * c:g}% noise" for c in table.columns]
+    return table
+
+
 def summary_markdown(results: pd.DataFrame) -> str:
     ok = results[results.status == "ok"]
     parts = ["# mkdata bench summary", ""]
@@ -68,6 +82,9 @@ def summary_markdown(results: pd.DataFrame) -> str:
         parts += ["## Image AUROC / Recall@1%FPR (clean training set, vanilla)", "", miad_table(ok).to_markdown(), "",
                   "## AUPRO@0.3", "", aupro_table(ok).to_markdown(), "",
                   "## Image AUROC by training-set noise level", "", noise_table(ok).to_markdown(), ""]
+        removals = removal_table(ok)
+        if not removals.empty:
+            parts += ["## Training images removed by robust training (good / bad)", "", removals.to_markdown(), ""]
     failures = failed_lines(results)
     parts += [f"## Failed cells: {len(failures)}", "", *(f"- {line}" for line in failures)]
     return "\n".join(parts) + "\n"
@@ -100,6 +117,9 @@ def report_html(output: Path, results: pd.DataFrame) -> str:
     if not ok.empty:
         body += ["<h2>Image AUROC / Recall@1%FPR</h2>", miad_table(ok).to_html(), "<h2>AUPRO@0.3</h2>", aupro_table(ok).to_html(),
                  "<h2>Image AUROC by training-set noise level</h2>", noise_table(ok).to_html()]
+        removals = removal_table(ok)
+        if not removals.empty:
+            body += ["<h2>Training images removed by robust training (good / bad)</h2>", removals.to_html()]
         for dataset, rows in ok.groupby("dataset"):
             path = noise_figure(rows, str(dataset), figures / f"noise_{dataset}.png")
             body.append(f'<img src="{path.relative_to(output)}" alt="AUROC vs noise, {html.escape(str(dataset))}">')

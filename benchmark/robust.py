@@ -6,12 +6,14 @@ form; ``single=True`` removes only the arg-max per round, the paper's original f
 such round. Training scores come from ``Detector.train_scores``, as the detector class declares
 (``train_scoring``: k-fold with the protocol's ``ranking_folds`` for memory-bank detectors, or
 in-sample). Scores are shifted so the lowest is 0 when any is negative, keeping T·M meaningful.
+Every scoring round is logged (median, threshold, the images removed and their scores), so a
+cell can say which removals were contaminated images (IRP's Table 2: good / bad removed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,22 +43,45 @@ class WrapperSpec:
         return self.name if self.name == "vanilla" else f"{self.name}(T={self.T:g})"
 
 
+@dataclass(frozen=True)
+class Removal:
+    """What the rule decides on one round's scores (positions index those scores)."""
+
+    positions: np.ndarray  # removed
+    shifted: np.ndarray  # every score, shifted so the lowest is >= 0 when any is negative
+    median: float  # of the shifted scores
+    threshold: float  # T x median
+    above: int  # how many scores lie above the threshold
+
+
+@dataclass(frozen=True)
+class RemovalRound:
+    """One scoring round of OSR/IRP, for the removal log (indices into the images ``fit_robust`` got)."""
+
+    median: float
+    threshold: float
+    scored: int
+    above: int  # above the threshold; more than ``removed`` when removing them would leave < 2 images
+    removed: tuple[int, ...]
+    scores: tuple[float, ...]  # shifted scores of the removed images, compared with ``threshold``
+
+
 @dataclass
 class RobustFit:
     detector: Detector
     kept: np.ndarray  # indices of the training images the final model was fitted on
     removed: np.ndarray  # indices removed, in removal order
     rounds: int
+    log: list[RemovalRound] = field(default_factory=list)  # one entry per scoring round
 
 
-def to_removal(scores: np.ndarray, T: float, single: bool) -> np.ndarray:
-    """Positions (into ``scores``) that a round removes."""
+def to_removal(scores: np.ndarray, T: float, single: bool) -> Removal:
+    """The images a round removes: those above T x the median score (``single``: only the worst)."""
     shifted = scores - min(0.0, float(scores.min()))
-    threshold = T * float(np.median(shifted))
-    above = np.flatnonzero(shifted > threshold)
-    if single and len(above):
-        return np.array([int(np.argmax(shifted))])
-    return above
+    median = float(np.median(shifted))
+    above = np.flatnonzero(shifted > T * median)
+    positions = np.array([int(np.argmax(shifted))]) if single and len(above) else above
+    return Removal(positions, shifted, median, T * median, len(above))
 
 
 def _scored(make: Callable[[], Detector], images: np.ndarray, folds: int) -> tuple[Detector | None, np.ndarray]:
@@ -71,7 +96,7 @@ def _scored(make: Callable[[], Detector], images: np.ndarray, folds: int) -> tup
 
 def fit_robust(make: Callable[[], Detector], images: np.ndarray, spec: WrapperSpec,
                protocol: EvaluationProtocol = DEFAULT_PROTOCOL) -> RobustFit:
-    """Fit a detector from ``make()`` on ``images`` under the wrapper ``spec``.
+    """Fit a detector from ``make()`` on ``images`` under the wrapper ``spec``, logging each round.
 
     Out-of-fold training scores use ``protocol.ranking_folds``. A round whose scoring already
     fitted the detector on the kept images (in-sample scorers) hands that fit back when it removes
@@ -79,12 +104,17 @@ def fit_robust(make: Callable[[], Detector], images: np.ndarray, spec: WrapperSp
     """
     kept = np.arange(len(images))
     removed: list[int] = []
+    log: list[RemovalRound] = []
     rounds = 0 if spec.name == "vanilla" else (1 if spec.name == "osr" else spec.max_rounds)
     for done in range(rounds):
         fitted, scores = _scored(make, images[kept], protocol.ranking_folds)
-        drop = to_removal(scores, spec.T, spec.single)
-        if len(drop) == 0 or len(drop) >= len(kept) - 1:
-            return RobustFit(fitted or make().fit(images[kept]), kept, np.array(removed, int), done + 1)
+        rule = to_removal(scores, spec.T, spec.single)
+        stop = len(rule.positions) == 0 or len(rule.positions) >= len(kept) - 1
+        drop = np.array([], int) if stop else rule.positions
+        log.append(RemovalRound(rule.median, rule.threshold, len(kept), rule.above, tuple(kept[drop].tolist()),
+                                tuple(rule.shifted[drop].tolist())))
+        if stop:
+            return RobustFit(fitted or make().fit(images[kept]), kept, np.array(removed, int), done + 1, log)
         removed += kept[drop].tolist()
         kept = np.delete(kept, drop)
-    return RobustFit(make().fit(images[kept]), kept, np.array(removed, int), rounds)
+    return RobustFit(make().fit(images[kept]), kept, np.array(removed, int), rounds, log)

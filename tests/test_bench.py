@@ -12,14 +12,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from mkdata.benchmark.datasets import read_category
+from mkdata.benchmark.config import parse_config
 from mkdata.benchmark.report import ID_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS
 from mkdata.benchmark.detectors.registry import create
 from mkdata.benchmark.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
 from mkdata.benchmark.robust import WrapperSpec, fit_robust, to_removal
 from mkdata.benchmark.synthetic import make_synthetic, write_mvtec
+from mkdata.benchmark.synthetic_pool import write_synthetic_with_pool
 from mkdata.cli import app
-from mkdata.benchmark.contamination import contaminate, defective_needed
+from mkdata.benchmark.contamination import anomalies_needed
 
 TINY_AE = {"epochs": 2, "batch_size": 8}
 
@@ -27,7 +28,8 @@ TINY_AE = {"epochs": 2, "batch_size": 8}
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bench_data")
-    return write_mvtec(make_synthetic(n_train=16, n_test_good=8, n_test_bad=8, size=32, seed=3), root, "syn")
+    # seed 0: 4 blobs and 4 scratches, so test-defects can move 4 (half of each type)
+    return write_mvtec(make_synthetic(n_train=16, n_test_good=8, n_test_bad=8, size=32, seed=0), root, "syn")
 
 
 def write_config(path: Path, dataset: Path, output: Path, **overrides: object) -> Path:
@@ -78,7 +80,9 @@ def test_every_output_exists_with_documented_columns_and_valid_metrics(finished_
     metrics = results[METRIC_COLUMNS + [c for c in results if c.startswith("auroc[")]].to_numpy(float)
     assert np.all((metrics >= 0) & (metrics <= 1))
     assert set(results.ratio) == {0.0, 0.2}
-    assert (results[results.ratio == 0.2].n_contaminated == defective_needed(16, 0.2)).all()
+    dirty = results[results.ratio == 0.2]
+    assert (dirty.n_contaminated == anomalies_needed(16, 0.2, "add")).all() and (dirty.contamination == "test-defects").all()
+    assert (dirty.test_removed == dirty.n_contaminated).all() and (dirty.n_test == 16 - dirty.test_removed).all()
     assert (results[results.ratio == 0.0].n_contaminated == 0).all()
     summary = (finished_run / "summary.md").read_text()
     assert "AUROC / Recall@1%FPR" in summary and "AUPRO" in summary and "noise" in summary
@@ -127,6 +131,8 @@ def test_a_failing_detector_is_recorded_and_the_others_finish(dataset: Path, tmp
         ({"detectors": [{"name": "ae_l2", "params": {"epoch": 1}}]}, "'detectors[0].params.epoch'"),
         ({"detectors": ["no_such_model"]}, "'detectors[0].name'"),
         ({"contamination": {"ratios": [0.0, 1.5]}}, "'contamination.ratios[1]'"),
+        ({"contamination": {"ratios": [0.6]}}, "'contamination.ratios[0]'"),
+        ({"contamination": {"kind": "noise"}}, "'contamination.kind'"),
         ({"wrappers": [{"name": "irp", "T": 0.5}]}, "'wrappers[0]'"),
         ({"limits": {"time_s": -1}}, "'limits.time_s'"),
     ],
@@ -144,24 +150,15 @@ def test_compare_of_a_result_set_with_itself_is_zero(finished_run: Path) -> None
     assert "Δimage_auroc" in result.output and "+0.000" in result.output
 
 
-def test_contamination_reaches_the_ratio_and_moves_images_out_of_test(dataset: Path) -> None:
-    split = read_category(dataset)
-    dirty = contaminate(split, 0.2, seed=1)
-    moved = [s for s, c in zip(dirty.train, dirty.contaminated) if c]
-    assert len(moved) == defective_needed(16, 0.2) == 4
-    assert sum(dirty.contaminated) / len(dirty.train) == pytest.approx(0.2)
-    assert all(s.label == 1 for s in moved) and not set(moved) & set(dirty.test)
-    assert len(dirty.test) == len(split.test) - 4
-    assert contaminate(split, 0.2, seed=1).train == dirty.train != contaminate(split, 0.2, seed=2).train
-    with pytest.raises(ValueError, match="at most 4"):
-        contaminate(split, 0.4)
-
-
 def test_irp_round_removes_scores_above_t_times_the_median() -> None:
     scores = np.array([1.0, 1.1, 0.9, 1.0, 5.0, 2.5])
-    assert sorted(to_removal(scores, 2.0, single=False)) == [4, 5]
-    assert list(to_removal(scores, 2.0, single=True)) == [4]
-    assert len(to_removal(scores, 6.0, single=False)) == 0
+    rule = to_removal(scores, 2.0, single=False)
+    assert sorted(rule.positions) == [4, 5] and rule.above == 2
+    assert (rule.median, rule.threshold) == pytest.approx((1.05, 2.1))
+    assert list(to_removal(scores, 2.0, single=True).positions) == [4]
+    assert len(to_removal(scores, 6.0, single=False).positions) == 0
+    negative = to_removal(scores - 2.0, 2.0, single=False)  # shifted so the lowest is 0: median 0.15, threshold 0.3
+    assert sorted(negative.positions) == [4, 5] and negative.threshold == pytest.approx(0.3)
 
 
 def test_irp_reuses_the_fit_of_its_last_scoring_round() -> None:
@@ -188,3 +185,33 @@ def test_ray_backend_runs_the_same_cell_code(dataset: Path, tmp_path: Path, fini
     local = pd.read_parquet(finished_run / "results.parquet").set_index(["detector", "ratio"]).loc[(ray_row.detector, 0.0)]
     assert ray_row.status == "ok" and ray_row.key == local.key
     assert ray_row.image_auroc == pytest.approx(local.image_auroc)  # same seed, same cell, same numbers
+
+
+def test_the_former_kind_name_is_an_alias() -> None:
+    assert parse_config({"contamination": {"kind": "defective"}}).contamination_kind == "test-defects"
+    assert parse_config({}).contamination_kind == "test-defects"
+
+
+def test_robust_cells_log_each_removal_round_with_the_ground_truth(tmp_path: Path) -> None:
+    """IRP on a pool-contaminated set: per round the threshold T·median, each removed file, its
+    score (above the threshold) and whether it was contaminated; the table's good / bad columns."""
+    data = write_synthetic_with_pool(tmp_path / "data", "pooled", n_train=16, n_test_good=6, n_test_bad=6, n_pool=8, size=32)
+    config = write_config(tmp_path / "b.yaml", data, tmp_path / "out", detectors=["ocsvm"],
+                          wrappers=[{"name": "irp", "T": 2.0}], contamination={"kind": "pool", "ratios": [0.3]})
+    code, output = bench("--config", str(config))
+    assert code == 0, output
+    (result,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("cells/*/result.json")]
+    removed = [entry for round_ in result["removal_log"] for entry in round_["removed"]]
+    assert len(result["removal_log"]) == result["rounds"] and removed
+    for round_ in result["removal_log"]:
+        assert round_["threshold"] == pytest.approx(round_["T"] * round_["median"])
+        assert all(entry["score"] > round_["threshold"] for entry in round_["removed"])
+    for entry in removed:
+        assert (data / entry["file"]).is_file() and entry["contaminated"] == entry["file"].startswith("pool/")
+    bad = sum(entry["contaminated"] for entry in removed)
+    assert (result["good_removed"], result["bad_removed"], result["removed"]) == (len(removed) - bad, bad, len(removed))
+    assert result["test_removed"] == 0 and result["n_test"] == 12
+    row = pd.read_parquet(tmp_path / "out" / "results.parquet").iloc[0]
+    assert (row.good_removed, row.bad_removed) == (len(removed) - bad, bad)
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "removed by robust training (good / bad)" in summary and f"{len(removed) - bad:g} / {bad:g}" in summary

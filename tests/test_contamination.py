@@ -125,6 +125,25 @@ def test_the_hidden_ground_truth_matches_the_files(src: Path, tmp_path: Path, ki
     assert sum(e["anomalous"] for e in truth["train"]) == truth["counts"]["anomalous"] == len(truth["drawn"]["chosen"])
 
 
+def test_files_are_copied_where_hard_links_are_impossible_and_never_symlinked(src: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    linked = contaminate_dataset(src, 0.25, tmp_path / "linked", kind="pool")
+    assert linked.copied == 0
+
+    def no_links(source: object, target: object) -> None:
+        raise OSError(18, "Invalid cross-device link")  # EXDEV: DST on another filesystem
+
+    monkeypatch.setattr("os.link", no_links)
+    copied = contaminate_dataset(src, 0.25, tmp_path / "copied", kind="pool")
+    written = [p for p in (tmp_path / "copied").rglob("*") if p.is_file() and p.suffix == ".png"]
+    assert copied.copied == len(written) > 0
+    assert files(tmp_path / "copied") == files(tmp_path / "linked")
+    assert not any(p.is_symlink() for p in [*(tmp_path / "copied").rglob("*"), *(tmp_path / "linked").rglob("*")])
+    first = record(tmp_path / "linked")["train"][0]  # the same draw in both
+    assert (tmp_path / "linked" / first["file"]).samefile(src / first["source"])
+    assert not (tmp_path / "copied" / first["file"]).samefile(src / first["source"])
+
+
 def test_the_same_seed_writes_the_same_files_and_another_seed_others(src: Path, tmp_path: Path) -> None:
     first, again, other = (tmp_path / name for name in ("a", "b", "c"))
     for out, seed in ((first, 3), (again, 3), (other, 4)):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import timm
+import torch
 from timm.models import FeatureInfo
 from torch import nn
 
@@ -40,6 +41,12 @@ def timm_models(module: nn.Module) -> Iterator[nn.Module]:
         if hasattr(child, "pretrained_cfg") and not any(path.startswith(f"{outer}.") for outer in found):
             found.append(path)
             yield child
+
+
+def feature_modules(name: str) -> tuple[str, ...]:
+    """The module names timm's features_only extractor of CNN ``name`` can return (built on the meta device)."""
+    with torch.device("meta"):
+        return tuple(timm.create_model(name, pretrained=False, features_only=True).feature_info.module_name())
 
 
 def _structure(model: nn.Module) -> dict[str, Any]:

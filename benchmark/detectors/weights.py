@@ -3,13 +3,15 @@
 A backbone starts from one of three choices (``WeightChoice``):
 
 * a local state_dict file (``weights=PATH``), which wins over everything else;
-* its pretrained weights (``pretrained=True``): the file in the library's own cache (Hugging Face
-  hub for timm, torch hub for torchvision and for timm's URL weights), else downloaded into that
-  cache when the network is reachable, else ``MissingWeightsError`` at once, naming the cache
-  path to copy the file to;
+* its pretrained weights (``pretrained=True``): packaged in an installed pip package
+  (``packaged``; no network, no user action), else the file in the library's own cache (Hugging
+  Face hub for timm, torch hub for torchvision and for timm's URL weights), else downloaded into
+  that cache when the network is reachable, else ``MissingWeightsError`` at once, naming the
+  cache path to copy the file to;
 * random initialisation (``pretrained=False``).
 
-``Location`` says where one pretrained file is or would be, without downloading anything. The
+``Location`` says where one pretrained file is or would be, without downloading anything
+(``Survey`` collects them for a whole model, for ``mkdata weights``). The
 network is probed once per host and process (a bounded TCP connect, through the HTTPS proxy if
 one is set); Hugging Face's documented offline switch ``HF_HUB_OFFLINE=1`` counts as offline for
 the hub. Nothing here imports anomalib; timm and torchvision are imported where they are used.
@@ -22,7 +24,7 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlparse
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 PROBE_TIMEOUT_S = 3.0
 HF_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm asks the hub for, in its order
 
-Status = Literal["file", "packaged", "cache", "download", "missing"]
+Status = Literal["file", "packaged", "cache", "download", "missing", "random"]
 
 
 class MissingWeightsError(RuntimeError):
@@ -74,6 +76,7 @@ class Location:
     path: Path  # the file (status file/packaged/cache), or where a copy of it must go
     url: str  # the download source ("" where there is none)
     download: Callable[[], Path] | None = field(default=None, compare=False, repr=False)
+    hint: str = ""  # a further way to make the file available (e.g. a pip install)
 
     def fetch(self) -> Path:
         """The file: as it is, downloaded now (status "download"), or ``MissingWeightsError``."""
@@ -88,10 +91,12 @@ class Location:
 
     def remedy(self) -> str:
         """How to make this file available offline."""
-        return (
-            f"Copy {self.path.name} from a connected machine to {self.path} (download {self.url}), or pass "
-            f"weights=PATH (a local state_dict file of the backbone), or pretrained=False (random initialisation)"
-        )
+        ways = [self.hint] if self.hint else []
+        if self.url:
+            ways.append(f"copy {self.path} from a connected machine that has it ({self.url}) to the same path")
+        ways += ["pass weights=PATH (a local state_dict file of the backbone)", "pretrained=False (random initialisation)"]
+        text = ", or ".join(ways)
+        return text[0].upper() + text[1:]
 
 
 def _locate_file(backbone: str, path: Path, url: str, download: Callable[[], Path]) -> Location:
@@ -141,18 +146,26 @@ def _hf_location(backbone: str, repo_id: str, filename: str | None) -> Location:
 
 
 def timm_location(name: str) -> Location:
-    """Where timm's pretrained weights for model ``name`` (``arch`` or ``arch.tag``) are."""
+    """Where the pretrained weights for timm model ``name`` (``arch`` or ``arch.tag``) are: packaged
+    ones first (for their architecture, whatever the tag), else timm's own (hub or URL)."""
     import timm
 
+    from mkdata.benchmark.detectors.packaged import install_hint, packaged_location
+
+    packaged = packaged_location(name)
+    if packaged is not None:
+        return packaged
     cfg = timm.models.get_pretrained_cfg(name)
     if cfg is None:
         raise ValueError(f"timm has no pretrained weights for {name!r}")
     backbone = f"timm {cfg.architecture}.{cfg.tag}" if cfg.tag else f"timm {cfg.architecture}"
     if cfg.hf_hub_id:
-        return _hf_location(backbone, cfg.hf_hub_id, cfg.hf_hub_filename)
-    if cfg.url:
-        return _url_location(backbone, cfg.url)
-    raise ValueError(f"timm's pretrained config of {name!r} names no download source")
+        location = _hf_location(backbone, cfg.hf_hub_id, cfg.hf_hub_filename)
+    elif cfg.url:
+        location = _url_location(backbone, cfg.url)
+    else:
+        raise ValueError(f"timm's pretrained config of {name!r} names no download source")
+    return replace(location, hint=install_hint(name))
 
 
 def torchvision_location(weights: WeightsEnum) -> Location:
@@ -177,6 +190,27 @@ class WeightChoice:
             return Path(self.weights)
         return locate().fetch() if self.pretrained else None
 
+    def source(self, locate: Callable[[], Location]) -> Location:
+        """Where ``file`` would take the weights from, without downloading anything."""
+        location = locate()
+        if self.weights is not None:
+            return replace(location, status="file", path=Path(self.weights))
+        return location if self.pretrained else replace(location, status="random")
+
+
+@dataclass(frozen=True)
+class Survey(WeightChoice):
+    """A choice that records where each weight file would come from (``found``) and loads none.
+
+    Building a model with it (at random, no download) lists the files its build asks for.
+    """
+
+    found: list[Location] = field(default_factory=list, compare=False)
+
+    def file(self, locate: Callable[[], Location]) -> Path | None:
+        self.found.append(self.source(locate))
+        return None
+
 
 RANDOM = WeightChoice(pretrained=False)
 
@@ -185,6 +219,7 @@ __all__ = [
     "MissingWeightsError",
     "PROBE_TIMEOUT_S",
     "RANDOM",
+    "Survey",
     "WeightChoice",
     "network_available",
     "timm_location",

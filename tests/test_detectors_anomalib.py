@@ -31,7 +31,7 @@ from test_weights import offline, put_in_hub_cache  # noqa: E402, F401 (offline:
 from mkdata.benchmark.detectors.anomalib_records import EXCLUDED, RECORDS, SWITCH_UNUSABLE, Weights  # noqa: E402
 from mkdata.benchmark.detectors.base import Detector  # noqa: E402
 from mkdata.benchmark.detectors.timm_weights import timm_models, timm_name  # noqa: E402
-from mkdata.benchmark.detectors.weights import MissingWeightsError  # noqa: E402
+from mkdata.benchmark.detectors.weights import RANDOM, MissingWeightsError, WeightChoice  # noqa: E402
 from mkdata.benchmark.detectors.registry import create, describe, detector_names  # noqa: E402
 
 # The smallest settings under which each model runs in seconds: small backbones, one epoch,
@@ -247,13 +247,13 @@ def test_every_timm_backbone_takes_a_local_file(name: str, penalty_images: Path,
     Builds the model (``_build``, what ``fit`` does first) without training it: at random to learn
     its backbone's timm name, then from a seeded random file of that backbone.
     """
-    random_build = create(name, **fast_params(name, penalty_images))._build(fresh=True)
+    random_build = create(name, **fast_params(name, penalty_images))._build(RANDOM)
     backbone = {timm_name(model) for model in timm_models(random_build)}
     assert len(backbone) == 1, f"{name}: one pretrained backbone expected, found {backbone}"
     torch.manual_seed(321)
     state = timm.create_model(backbone.pop()).state_dict()
     torch.save(state, tmp_path / "backbone.pt")
-    module = create(name, **fast_params(name, penalty_images, weights=str(tmp_path / "backbone.pt")))._build(True)
+    module = create(name, **fast_params(name, penalty_images))._build(WeightChoice(weights=str(tmp_path / "backbone.pt")))
     stem_key, stem = next((key, value) for key, value in state.items() if value.ndim == 4)  # the first conv
     assert any(torch.equal(p.detach(), stem) for p in module.parameters()), f"{name}: {stem_key} not loaded"
     assert not any(torch.equal(p.detach(), stem) for p in random_build.parameters())
@@ -264,11 +264,12 @@ import inspect, json, sys
 from mkdata.benchmark.detectors.anomalib_records import RECORDS, SWITCH_UNUSABLE, Weights
 from mkdata.benchmark.detectors.registry import create
 from mkdata.benchmark.detectors.timm_weights import timm_models
+from mkdata.benchmark.detectors.weights import RANDOM
 params = json.loads(sys.argv[1])
 built_at_random, hard_coded_built, switch_unfreezes = [], [], []
 for record in RECORDS:
     detector = create(record.name, **params[record.name])
-    detector._build(fresh=True)  # pretrained=False: must need nothing from the network
+    detector._build(RANDOM)  # random initialisation: must need nothing from the network
     built_at_random.append(record.name)
     if record.weights is not Weights.HARD_CODED:
         continue

@@ -34,6 +34,14 @@ class EfficientAdWithTeacher(EfficientAd):
             state = torch.load(self.weights_file, map_location=torch.device(self.device), weights_only=True)
             self.model.teacher.load_state_dict(state)
 
+    def prepare_imagenette_data(self, image_size: tuple[int, int] | torch.Size) -> None:
+        """anomalib's, which downloads ImageNette when ``imagenet_dir`` is missing; offline that fails at once."""
+        if not self.imagenet_dir.is_dir() and not network_available(IMAGENETTE_DOWNLOAD_INFO.url):
+            raise MissingWeightsError(
+                f"EfficientAd's penalty images {self.imagenet_dir} are missing and the network is unreachable"
+            )
+        super().prepare_imagenette_data(image_size)
+
 
 class DsrWithCodebook(Dsr):
     """Dsr whose discrete latent model (VQ codebook) loads ``weights_file`` (None: stays random)."""
@@ -78,11 +86,6 @@ def archive_location(name: str, params: Any) -> Location:
     return Location(backbone, "download" if network_available(info.url) else "missing", path, info.url, download)
 
 
-def build_archive_model(name: str, choice: WeightChoice, fresh: bool, params: Any, **kwargs: Any) -> Any:
-    """The subclass for ``name`` with the file ``choice`` picks; for a ``fresh`` model (one to train), a
-    missing file or missing penalty images fail here, before training."""
-    weights_file = choice.file(lambda: archive_location(name, params))
-    penalty = Path(kwargs.get("imagenet_dir", "."))
-    if fresh and name == "efficient_ad" and not penalty.is_dir() and not network_available(IMAGENETTE_DOWNLOAD_INFO.url):
-        raise MissingWeightsError(f"EfficientAd's penalty images {penalty} are missing and the network is unreachable")
-    return ARCHIVE_MODELS[name](weights_file=weights_file, **kwargs)
+def build_archive_model(name: str, choice: WeightChoice, params: Any, **kwargs: Any) -> Any:
+    """The subclass for ``name`` with the file ``choice`` picks (a missing file fails here, before training)."""
+    return ARCHIVE_MODELS[name](weights_file=choice.file(lambda: archive_location(name, params)), **kwargs)

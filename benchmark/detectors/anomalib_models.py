@@ -45,12 +45,14 @@ from mkdata.benchmark.detectors.anomalib_data import ArrayDataModule, to_tensor
 from mkdata.benchmark.detectors.anomalib_records import RECORDS, AnomalibModel, Weights
 from mkdata.benchmark.detectors.base import CommonParams, Detector, Prediction
 from mkdata.benchmark.detectors.registry import register
-from mkdata.benchmark.detectors.timm_weights import load_timm_file, timm_models, timm_name
+from mkdata.benchmark.detectors.packaged import is_packaged
+from mkdata.benchmark.detectors.timm_weights import feature_modules, load_timm_file, timm_models, timm_name
 from mkdata.benchmark.detectors.torch_training import seeded, to_image_resolution, torch_device
-from mkdata.benchmark.detectors.weights import RANDOM, MissingWeightsError, WeightChoice, timm_location
+from mkdata.benchmark.detectors.weights import RANDOM, Location, MissingWeightsError, Survey, WeightChoice, timm_location
 
 _COMPONENTS = ("pre_processor", "post_processor", "evaluator", "visualizer")
 _SHARED = ("epochs", "batch_size", "image_size")  # our parameters that some anomalib models also take
+_BACKBONE_PARAMS = ("backbone", "encoder_name", "student_backbone", "teacher_backbone")
 
 
 @dataclass
@@ -98,7 +100,33 @@ class AnomalibDetector(Detector):
 
     def __init__(self, params: AnomalibParams) -> None:
         super().__init__(params)
+        if self.record.takes_timm_cnn:
+            self._check_layers()
+        else:
+            self._refuse_packaged_backbones()
         self.module: AnomalibModule | None = None
+
+    def _refuse_packaged_backbones(self) -> None:
+        """ValueError for a packaged (timm CNN) backbone given to a model that takes other backbones."""
+        for key in _BACKBONE_PARAMS:
+            backbone = getattr(self.params, key, None)
+            if isinstance(backbone, str) and is_packaged(backbone):
+                able = ", ".join(r.name for r in RECORDS if r.takes_timm_cnn)
+                raise ValueError(
+                    f"{self.name} cannot use the packaged backbone {backbone}: it takes {self.record.backbones}. "
+                    f"Models that take any timm CNN, packaged ones included: {able}"
+                )
+
+    def _check_layers(self) -> None:
+        """ValueError naming the valid layers when ``layers`` / ``layer`` name modules the backbone lacks."""
+        layers = getattr(self.params, "layers", None) or [getattr(self.params, "layer", None)]
+        available = feature_modules(self.params.backbone)
+        missing = [layer for layer in layers if isinstance(layer, str) and layer not in available]
+        if missing:
+            raise ValueError(
+                f"{self.name}: backbone {self.params.backbone} has no feature module {', '.join(missing)}; "
+                f"valid layers: {', '.join(available)}"
+            )
 
     # -- building ---------------------------------------------------------------------------
     def _anomalib_kwargs(self) -> dict[str, Any]:
@@ -110,16 +138,16 @@ class AnomalibDetector(Detector):
         kwargs["pre_processor"] = _pre_processor(self.anomalib_class, self.params.image_size)
         return kwargs
 
-    def _build(self, fresh: bool) -> AnomalibModule:
-        """The anomalib module; ``fresh=False`` when a saved state_dict will overwrite it (no weight loading)."""
-        choice = WeightChoice(self.params.pretrained, self.params.weights) if fresh else RANDOM
+    def _build(self, choice: WeightChoice) -> AnomalibModule:
+        """The anomalib module, its pretrained parts from ``choice`` (``RANDOM`` when a saved state_dict will
+        overwrite them)."""
         kwargs = self._anomalib_kwargs()
         weights = self.record.weights
         with tempfile.TemporaryDirectory() as empty:
             if kwargs.get("dtd_dir", "") is None:
                 kwargs["dtd_dir"] = empty  # no texture images: Perlin-noise anomaly sources
             if weights is Weights.ARCHIVE:
-                return build_archive_model(self.name, choice, fresh, self.params, **kwargs)
+                return build_archive_model(self.name, choice, self.params, **kwargs)
             if weights is Weights.SWITCH:
                 kwargs["pre_trained"] = False
             routed = anomalib_compat.routed_to(choice) if weights is Weights.HARD_CODED else nullcontext()
@@ -128,6 +156,12 @@ class AnomalibDetector(Detector):
         if weights is Weights.SWITCH:
             self._load_backbones(module, choice)
         return module
+
+    def weight_locations(self) -> list[Location]:
+        """Where each pretrained file this model's build asks for would come from (builds it at random)."""
+        survey = Survey(self.params.pretrained, self.params.weights)
+        self._build(survey)
+        return survey.found
 
     def _load_backbones(self, module: AnomalibModule, choice: WeightChoice) -> None:
         """Load the chosen file into each timm backbone of a model built with ``pre_trained=False``."""
@@ -146,20 +180,20 @@ class AnomalibDetector(Detector):
         seed_everything(p.seed, workers=True, verbose=False)
         data = ArrayDataModule(to_tensor(images, p.image_size), p.batch_size)
         try:
-            self.module = self._build(fresh=True)
+            self.module = self._build(WeightChoice(p.pretrained, p.weights))
+            with tempfile.TemporaryDirectory() as workdir:
+                engine = Engine(
+                    default_root_dir=workdir,
+                    max_epochs=p.epochs,
+                    accelerator="gpu" if device.type == "cuda" else "cpu",
+                    devices=[device.index or 0] if device.type == "cuda" else 1,
+                    barebones=True,
+                )
+                engine.fit(self.module, datamodule=data)
+                if self.record.calibrates_on_normal:
+                    engine.validate(self.module, datamodule=data)
         except MissingWeightsError as error:
             raise MissingWeightsError(f"{self.name}: {error}{self.record.hint}") from error
-        with tempfile.TemporaryDirectory() as workdir:
-            engine = Engine(
-                default_root_dir=workdir,
-                max_epochs=p.epochs,
-                accelerator="gpu" if device.type == "cuda" else "cpu",
-                devices=[device.index or 0] if device.type == "cuda" else 1,
-                barebones=True,
-            )
-            engine.fit(self.module, datamodule=data)
-            if self.record.calibrates_on_normal:
-                engine.validate(self.module, datamodule=data)
         self.module.eval()
 
     def _predict(self, images: np.ndarray) -> Prediction:
@@ -182,7 +216,7 @@ class AnomalibDetector(Detector):
         torch.save(self.module.state_dict(), path / "model.pt")
 
     def _load_state(self, path: Path) -> None:
-        self.module = self._build(fresh=False)
+        self.module = self._build(RANDOM)
         self.module.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
         self.module.eval()
 

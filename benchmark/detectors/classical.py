@@ -23,9 +23,10 @@ from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
 from sklearn.svm import OneClassSVM
 
 from mkdata.benchmark.detectors.base import CommonParams, Detector, Prediction
-from mkdata.benchmark.detectors.nets import FeatureExtractor, backbone_from_params
+from mkdata.benchmark.detectors.nets import FeatureExtractor, backbone_from_params, backbone_locations
 from mkdata.benchmark.detectors.registry import register
 from mkdata.benchmark.detectors.torch_training import batched, seeded, to_tensor, torch_device
+from mkdata.benchmark.detectors.weights import Location
 
 FEATURE_KINDS = ("pixels", "cnn")
 
@@ -53,6 +54,10 @@ class ClassicalDetector(Detector):
             raise ValueError(f"image_size must be positive, got {params.image_size}")
         self.estimator: Any = None
         self._extractor: FeatureExtractor | None = None  # built lazily, never pickled
+
+    def weight_locations(self) -> list[Location]:
+        """Where the CNN backbone's weights would come from (none for pixel features)."""
+        return backbone_locations(self.params) if self.params.features == "cnn" else []
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """One float64 feature vector per image (N, D)."""

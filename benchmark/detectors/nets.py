@@ -20,7 +20,7 @@ import torchvision
 from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from mkdata.benchmark.detectors.weights import WeightChoice, torchvision_location
+from mkdata.benchmark.detectors.weights import Location, WeightChoice, torchvision_location
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -180,6 +180,10 @@ BACKBONE_NODES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _pretrained_location(name: str) -> Location:
+    return torchvision_location(torchvision.models.get_model_weights(name).DEFAULT)
+
+
 def load_backbone(name: str, pretrained: bool, weights: str | None) -> nn.Module:
     """A torchvision classification model with the weights ``weights.WeightChoice`` picks.
 
@@ -189,9 +193,8 @@ def load_backbone(name: str, pretrained: bool, weights: str | None) -> nn.Module
     """
     if name not in BACKBONE_NODES:
         raise ValueError(f"unknown backbone {name!r}; supported: {', '.join(sorted(BACKBONE_NODES))}")
-    choice = WeightChoice(pretrained, weights)
     model = torchvision.models.get_model(name, weights=None)
-    file = choice.file(lambda: torchvision_location(torchvision.models.get_model_weights(name).DEFAULT))
+    file = WeightChoice(pretrained, weights).file(lambda: _pretrained_location(name))
     if file is not None:
         model.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
     return model
@@ -228,3 +231,8 @@ def backbone_from_params(params: Any, fresh: bool = True) -> FeatureExtractor:
     ``fresh=False`` (a saved state_dict will overwrite the weights) skips loading any weights.
     """
     return FeatureExtractor(params.backbone, params.pretrained and fresh, params.weights if fresh else None)
+
+
+def backbone_locations(params: Any) -> list[Location]:
+    """Where ``backbone_from_params(params)`` would take the backbone's weights from (nothing is loaded)."""
+    return [WeightChoice(params.pretrained, params.weights).source(lambda: _pretrained_location(params.backbone))]

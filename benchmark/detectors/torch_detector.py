@@ -16,7 +16,9 @@ import torch
 from torch import nn
 
 from mkdata.benchmark.detectors.base import CommonParams, Detector, Prediction
+from mkdata.benchmark.detectors.nets import backbone_locations
 from mkdata.benchmark.detectors.torch_training import TrainSpec, seeded, to_image_resolution, to_tensor, torch_device
+from mkdata.benchmark.detectors.weights import Location
 
 
 @dataclass
@@ -53,6 +55,10 @@ class TorchDetector(Detector):
     @property
     def device(self) -> torch.device:
         return torch_device(self.params.device)
+
+    def weight_locations(self) -> list[Location]:
+        """Where the pretrained backbone's weights would come from (none for detectors without one)."""
+        return backbone_locations(self.params) if isinstance(self.params, BackboneParams) else []
 
     def train_spec(self) -> TrainSpec:
         """Optimisation settings from the parameters (subclasses add optimiser details)."""

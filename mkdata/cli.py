@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mkdata.errors import BadInput, MkdataError
+from mkdata.errors import BadInput, MkdataError, require_modules
 
 app = typer.Typer(
     help="mkdata: render MIAD-style inspection datasets, contaminate them, benchmark detectors.",
@@ -197,6 +197,27 @@ def merge(
 
 
 @app.command()
+def contaminate(
+    src: Annotated[Path, typer.Argument(help="A dataset folder in the MVTec AD layout (OUT/<scenario>, or MVTec AD's own).")],
+    ratio: Annotated[float, typer.Option(help="Share of anomalous images in the new training set, 0 to 0.5 (the IRP paper's range).")],
+    out: Annotated[Path, typer.Option(help="The new dataset folder (must not exist, or be empty).")],
+    kind: Annotated[Optional[str], typer.Option(help="pool (SRC's contamination pool), test-defects (moved from the test set) or synthetic (CutPaste / Perlin patches); default: pool if SRC has one, else test-defects.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the draw; the same seed gives the same files.")] = 0,
+    mode: Annotated[str, typer.Option(help="replace: keep SRC's training-set size; add: keep every normal image.")] = "replace",
+    overlap: Annotated[bool, typer.Option(help="test-defects: keep the moved defects in the test set too (SoftPatch's option).")] = False,
+) -> None:
+    """Write a contaminated copy of a dataset (hard links); which training images are anomalous
+    goes to contamination.json, which detectors never read."""
+    from mkdata.benchmark.contaminated_dataset import contaminate_dataset
+
+    with user_errors():
+        written = contaminate_dataset(src, ratio, out, kind, seed, mode, overlap)
+    shrank = f", test set {written.test_before} → {written.test_after} images" if written.test_removed else ""
+    Console().print(f"{written.path}: {written.n_anomalous} of {written.n_train} training images anomalous "
+                    f"({100 * written.achieved_ratio:.1f} %, kind {written.kind}, mode {written.mode}){shrank}")
+
+
+@app.command()
 def preview(
     scenario: Annotated[str, typer.Option(help="Scenario to preview.")] = "nut_bolt",
     out: Annotated[Optional[Path], typer.Option(help="Contact sheet PNG (default: preview_<scenario>.png).")] = None,
@@ -265,8 +286,6 @@ def bench(
     """Run every detector on every dataset and noise level; write results, summary.md and report.html."""
     if context.invoked_subcommand is not None:
         return
-    from mkdata.errors import require_modules
-
     with user_errors():
         require_modules(("torch", "anomalib"), "bench", "mkdata bench")
     from mkdata.bench_data import check_scenarios, render_dataset
@@ -327,6 +346,32 @@ def detectors(
     rows = [[entry["name"], entry["description"], "yes" if entry["yields_map"] else "no", "needs" if entry["needs_weights"] else "-",
              ", ".join(f"{k}={v}" for k, v in entry["defaults"].items())] for entry in entries]
     print_table("mkdata detectors", ["name", "description", "pixel map", "weights", "defaults"], rows)
+
+
+@app.command()
+def weights(
+    config: Annotated[Optional[Path], typer.Option(help="A bench config whose detectors to check (default: mkdata bench's defaults).")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Check every registered detector (builds each once, at random).")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Where each backbone's weights would come from on this machine now (file, packaged, cache,
+    download, missing, random), and how to make a missing one available offline."""
+    import dataclasses
+    import json
+
+    with user_errors():
+        require_modules(("torch",), "bench", "mkdata weights")
+        from mkdata.benchmark.config import BenchConfig, load_config
+        from mkdata.benchmark.detectors.registry import detector_names
+        from mkdata.benchmark.detectors.weight_sources import weight_sources
+
+        specs = detector_names() if every else [(d.name, d.params) for d in (load_config(config) if config else BenchConfig()).detectors]
+        sources = weight_sources(specs)
+    if json_output:
+        typer.echo(json.dumps([dataclasses.asdict(source) for source in sources], indent=2))
+        return
+    rows = [[source.backbone, source.status, source.path, ", ".join(source.detectors), source.remedy] for source in sources]
+    print_table("weights on this machine", ["backbone", "from", "path", "detectors", "to make it available offline"], rows)
 
 
 @app.callback()

@@ -269,3 +269,19 @@ def test_irp_removes_mostly_contaminated_images_and_does_not_lose_to_vanilla(tmp
     assert [i for r in irp.log for i in r.removed] == irp.removed.tolist()
     auroc = [image_auroc(fit.detector.predict(test).scores, labels) for fit in (vanilla, irp)]
     assert auroc[1] >= auroc[0], auroc
+
+
+def test_the_cli_writes_the_dataset_and_refuses_bad_input_in_one_line(src: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mkdata.cli import app
+
+    done = CliRunner().invoke(app, ["contaminate", str(src), "--ratio", "0.25", "--out", str(tmp_path / "dst"),
+                                    "--kind", "test-defects", "--seed", "3"])
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())  # rich wraps long lines
+    assert "5 of 20 training images anomalous" in said and "test set 18 → 13 images" in said
+    assert record(tmp_path / "dst")["seed"] == 3
+    refused = CliRunner().invoke(app, ["contaminate", str(src), "--ratio", "0.6", "--out", str(tmp_path / "other")])
+    assert refused.exit_code == 2 and "--ratio must be a number in [0, 0.5]" in " ".join(refused.output.split())
+    assert not (tmp_path / "other").exists()

@@ -5,8 +5,8 @@ range: beyond it the anomalies are the majority, "normal" is no longer what most
 set shows, and a rule on the median training score, as IRP's, removes normal images). Kinds:
 
 - ``pool``: defective images rendered for training (training viewpoints, backgrounds and
-  surfaces), read from ``SRC/pool/<defect_type>/NNNNN.png`` with masks in
-  ``SRC/pool/ground_truth/<defect_type>/NNNNN_mask.png``.
+  surfaces), read from the pool beside SRC (``mkdata.files.pool_dir``: ``SRC_pool/test/<type>/``
+  with masks in ``SRC_pool/ground_truth/<type>/``), which ``mkdata miad --contamination-pool N`` renders.
 - ``test-defects`` (IRP/SoftPatch protocol for external data such as MVTec AD): defective test
   images move into training and leave the test set (at most half of each defect type, so every
   type keeps at least half of its images in the test set); ``overlap`` keeps them in the test set
@@ -31,6 +31,7 @@ keeps the draws nested), so the training anomalies mix the types as the candidat
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from PIL import Image
 from mkdata.benchmark.datasets import DatasetSplit, Sample, load_array
 from mkdata.benchmark.synthetic_anomalies import METHODS, synthesise
 from mkdata.errors import BadInput
-from mkdata.files import list_images
+from mkdata.files import list_images, pool_dir
 from mkdata.seeds import seed_sequence
 
 KINDS = ("pool", "test-defects", "synthetic")
@@ -49,9 +50,8 @@ INJECTORS = KINDS + tuple(ALIASES)  # every name a config may give
 MODES = ("replace", "add")
 MAX_RATIO = 0.5
 MAX_MOVED_FRACTION = 0.5  # without overlap, at most half of each defect type's test images move into training
-POOL_DIR = "pool"
 CANDIDATES = {  # what the drawn indices of each kind index into
-    "pool": "SRC/pool images, by defect type then name",
+    "pool": "SRC_pool images, by defect type then name",
     "test-defects": "SRC's defective test images, by defect type then name",
     "synthetic": "SRC's training images by name (each chosen one is the base of a synthesised anomaly)",
 }
@@ -140,11 +140,11 @@ def anomalies_needed(n_normal: int, ratio: float, mode: str = "add") -> int:
 
 def read_pool(root: Path) -> list[Sample]:
     """The dataset's pool of defective training-condition images (empty when it has none)."""
-    pool = Path(root) / POOL_DIR
-    if not pool.is_dir():
+    pool = pool_dir(root)
+    if not (pool / "test").is_dir():
         return []
     samples = []
-    for type_dir in sorted(p for p in pool.iterdir() if p.is_dir() and p.name != "ground_truth"):
+    for type_dir in sorted(p for p in (pool / "test").iterdir() if p.is_dir()):
         for image in list_images(type_dir):
             mask = pool / "ground_truth" / type_dir.name / f"{image.stem}_mask.png"
             samples.append(Sample(image, 1, type_dir.name, mask if mask.exists() else None))
@@ -185,7 +185,7 @@ def _shortage(split: DatasetSplit, kind: str, ratio: float, mode: str, needed: i
     head = f"{split.name}: ratio {ratio} ({mode} mode, {n} normal training images) needs {needed} anomalous images"
     reach = f"these images reach a ratio of at most {most:.2f}"
     if kind == "pool":
-        where = split.root / POOL_DIR
+        where = pool_dir(split.root)
         return (f"{head} but the pool {where} holds {candidates}; render a pool of at least {needed} "
                 f"(mkdata miad --contamination-pool {needed}); {reach}")
     return (f"{head} but only {usable} of the test set's {candidates} defective images can be moved "
@@ -232,7 +232,7 @@ def contaminate(split: DatasetSplit, ratio: float, kind: str = "test-defects", s
 
 def source_name(sample: Sample, root: Path) -> str:
     """A sample as a path relative to its dataset (a synthesised one: its base image#method)."""
-    name = Path(sample.path).relative_to(root).as_posix()
+    name = Path(os.path.relpath(sample.path, root)).as_posix()  # ../<name>_pool/... for pool images
     return f"{name}#{sample.defect_type}" if isinstance(sample, SyntheticSample) else name
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mkdata.errors import BadInput
+from mkdata.files import pool_dir
 from mkdata.scenes import get_scenario
 from mkdata.scenes.base import ALL_FACTORS
 from mkdata.seeds import int31_seed
@@ -19,8 +20,7 @@ PRESETS: dict[str, dict[str, int]] = {
     "paper": {"n_train": 10000, "n_test_good": 2500, "n_test_bad": 2500, "resolution": 512, "samples": 32},
 }
 
-DEVICES = ("auto", "cpu", "cuda", "optix")
-POOL_SUFFIX = "_pool"  # OUT/<scenario>_pool: beside the dataset, whose folder anomalib reads whole  # Cycles' device; auto takes a GPU when Cycles sees one
+DEVICES = ("auto", "cpu", "cuda", "optix")  # Cycles' device; auto takes a GPU when Cycles sees one
 
 # Fields that change pixels. Image i depends only on (scenario, split, index, these fields).
 RENDER_KEY_FIELDS = ("scenario", "seed", "resolution", "samples", "denoise", "factors")
@@ -88,7 +88,7 @@ class RenderConfig:
     @property
     def dataset_dir(self) -> Path:
         """OUT/<scenario>, or OUT/<scenario>_pool for the contamination pool."""
-        return self.out / (f"{self.scenario}{POOL_SUFFIX}" if self.pool else self.scenario)
+        return pool_dir(self.out / self.scenario) if self.pool else self.out / self.scenario
 
     def pool_config(self, images: int) -> RenderConfig:
         """The config of this dataset's contamination pool: ``images`` defective images under

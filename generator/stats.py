@@ -9,8 +9,7 @@ import pandas as pd
 from PIL import Image
 
 from mkdata.errors import BadInput
-from mkdata.files import list_images
-from mkdata.generator.config import POOL_SUFFIX
+from mkdata.files import POOL_SUFFIX, list_images
 
 
 def category_dirs(root: Path) -> list[Path]:

@@ -16,6 +16,7 @@ from PIL import Image
 from mkdata.errors import BadInput
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+POOL_SUFFIX = "_pool"
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -50,3 +51,12 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise BadInput(f"{folder} is not a directory")
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def pool_dir(dataset_dir: str | Path) -> Path:
+    """The contamination pool of a dataset: ``OUT/<name>_pool`` beside ``OUT/<name>`` (inside it,
+    anomalib's MVTecAD, which reads every image under a category folder, would fail). Its
+    defective images are laid out as an MVTec AD test split: ``test/<type>/NNNNN.png`` and
+    ``ground_truth/<type>/NNNNN_mask.png``."""
+    dataset_dir = Path(dataset_dir)
+    return dataset_dir.parent / f"{dataset_dir.name}{POOL_SUFFIX}"

@@ -13,14 +13,14 @@ import yaml
 from typer.testing import CliRunner
 
 from mkdata.benchmark.config import parse_config
-from mkdata.benchmark.report import ID_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS
+from mkdata.benchmark.contamination import anomalies_needed
 from mkdata.benchmark.detectors.registry import create
 from mkdata.benchmark.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
+from mkdata.benchmark.report import ID_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS
 from mkdata.benchmark.robust import WrapperSpec, fit_robust, to_removal
 from mkdata.benchmark.synthetic import make_synthetic, write_mvtec
 from mkdata.benchmark.synthetic_pool import write_synthetic_with_pool
 from mkdata.cli import app
-from mkdata.benchmark.contamination import anomalies_needed
 
 TINY_AE = {"epochs": 2, "batch_size": 8}
 
@@ -207,7 +207,7 @@ def test_robust_cells_log_each_removal_round_with_the_ground_truth(tmp_path: Pat
         assert round_["threshold"] == pytest.approx(round_["T"] * round_["median"])
         assert all(entry["score"] > round_["threshold"] for entry in round_["removed"])
     for entry in removed:
-        assert (data / entry["file"]).is_file() and entry["contaminated"] == entry["file"].startswith("pool/")
+        assert (data / entry["file"]).is_file() and entry["contaminated"] == entry["file"].startswith(f"../{data.name}_pool/")
     bad = sum(entry["contaminated"] for entry in removed)
     assert (result["good_removed"], result["bad_removed"], result["removed"]) == (len(removed) - bad, bad, len(removed))
     assert result["test_removed"] == 0 and result["n_test"] == 12

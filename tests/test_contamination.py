@@ -21,6 +21,7 @@ from mkdata.benchmark.robust import WrapperSpec, fit_robust
 from mkdata.benchmark.synthetic_anomalies import METHODS, synthesise
 from mkdata.benchmark.synthetic_pool import write_synthetic_with_pool
 from mkdata.errors import BadInput
+from mkdata.files import pool_dir
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_pool_and_synthetic_leave_the_test_set_as_it_was(src: Path, tmp_path: Pa
         assert files(tmp_path / "dst", folder) == files(src, folder)
     assert next((tmp_path / "dst" / "test" / "blob").iterdir()).samefile(next((src / "test" / "blob").iterdir()))  # linked
     assert result.test_removed == 0 == record(tmp_path / "dst")["counts"]["test_removed"]
-    assert not (tmp_path / "dst" / "pool").exists()
+    assert not pool_dir(tmp_path / "dst").exists()
 
 
 def test_test_defects_leave_the_test_set_shrunk_exactly_as_reported(src: Path, tmp_path: Path) -> None:
@@ -116,10 +117,10 @@ def test_the_hidden_ground_truth_matches_the_files(src: Path, tmp_path: Path, ki
             assert method == entry["defect_type"] in METHODS and mask.any()
             assert (image[~mask] == pixels(src / base)[~mask]).all() and (image[mask] != pixels(src / base)[mask]).any()
         else:
-            folder = "pool" if kind == "pool" else "test"
+            folder = f"../{src.name}_pool/test" if kind == "pool" else "test"
             assert base.startswith(f"{folder}/{entry['defect_type']}/")
             assert (dst / entry["file"]).read_bytes() == (src / base).read_bytes()
-            truth_folder = src / ("pool/ground_truth" if kind == "pool" else "ground_truth") / entry["defect_type"]
+            truth_folder = (pool_dir(src) if kind == "pool" else src) / "ground_truth" / entry["defect_type"]
             truth_mask = truth_folder / f"{Path(base).stem}_mask.png"
             assert (np.asarray(Image.open(truth_mask)) > 0).tolist() == mask.tolist()
     assert sum(e["anomalous"] for e in truth["train"]) == truth["counts"]["anomalous"] == len(truth["drawn"]["chosen"])

@@ -171,3 +171,10 @@ def test_contamination_pool_uses_training_conditions_beside_an_unchanged_dataset
     for row in pool.itertuples():
         image, mask = Image.open(tmp_path / "nut_bolt_pool" / row.path), Image.open(tmp_path / "nut_bolt_pool" / row.mask_path)
         assert image.size == mask.size and np.asarray(mask).any()
+    destination = tmp_path / "contaminated"
+    code, output = run_cli("contaminate", str(tmp_path / "nut_bolt"), "--ratio", "0.5", "--out", str(destination))
+    assert code == 0, output
+    truth = json.loads((destination / "contamination.json").read_text())
+    anomalous = [entry for entry in truth["train"] if entry["anomalous"]]
+    assert len(anomalous) == 3 and len(truth["train"]) == 6  # replace mode keeps the 6 training images
+    assert all(entry["source"].startswith("../nut_bolt_pool/test/") for entry in anomalous)

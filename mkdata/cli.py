@@ -355,7 +355,7 @@ def weights(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Where each backbone's weights would come from on this machine now (file, packaged, cache,
-    download, missing, random), and how to make a missing one available offline."""
+    download, missing, random), and how to make a missing one available offline; exit 1 if any is missing."""
     import dataclasses
     import json
 
@@ -372,6 +372,8 @@ def weights(
         return
     rows = [[source.backbone, source.status, source.path, ", ".join(source.detectors), source.remedy] for source in sources]
     print_table("weights on this machine", ["backbone", "from", "path", "detectors", "to make it available offline"], rows)
+    if any(source.status == "missing" for source in sources):
+        raise typer.Exit(1)
 
 
 @app.callback()

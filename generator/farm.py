@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 
 from mkdata.generator.config import RenderConfig
-from mkdata.generator.inventory import is_complete
+from mkdata.generator.inventory import incomplete
 from mkdata.generator.plan import ImageJob
 from mkdata.generator.pool import PoolOutcome, run_pool
 
@@ -21,9 +21,7 @@ POLL_S = 2.0
 
 def render_chunk(config: RenderConfig, jobs: list[ImageJob], threads: int, recycle_after: int) -> PoolOutcome:
     """Render the images of ``jobs`` not yet complete (a retried task resumes) in one worker."""
-    key = config.render_key_hash()
-    pending = [job for job in jobs if not is_complete(config.dataset_dir, job, key)]
-    return run_pool(config, pending, workers=1, recycle_after=recycle_after, threads=threads)
+    return run_pool(config, incomplete(config, jobs), workers=1, recycle_after=recycle_after, threads=threads)
 
 
 def chunks(jobs: list[ImageJob], size: int) -> list[list[ImageJob]]:

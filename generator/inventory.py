@@ -32,6 +32,12 @@ def is_complete(root: Path, job: ImageJob, render_key_hash: str) -> bool:
     return json.loads(record_file.read_text()).get("render_key") == render_key_hash
 
 
+def incomplete(config: RenderConfig, jobs: list[ImageJob]) -> list[ImageJob]:
+    """The jobs of ``jobs`` whose image is not complete in ``config``'s folder (what a run renders)."""
+    key = config.render_key_hash()
+    return [job for job in jobs if not is_complete(config.dataset_dir, job, key)]
+
+
 def planned_config(dataset_dir: Path) -> RenderConfig:
     """The config that plans the folder: the newest run's, else dataset.json's; its output is
     ``dataset_dir`` as seen from here (a farm's runs may have mounted it elsewhere)."""

@@ -13,7 +13,7 @@ from mkdata.errors import BadInput
 from mkdata.generator.blender import check_render_backend
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.dataset import read_dataset_json, write_metadata
-from mkdata.generator.inventory import is_complete
+from mkdata.generator.inventory import incomplete
 from mkdata.generator.plan import ImageJob, plan_jobs, shard_jobs
 from mkdata.generator.pool import run_pool
 from mkdata.generator.record import ImageRecord
@@ -119,8 +119,7 @@ def render_scenario(
     check_writable(config.dataset_dir)
     remove_stale_temp_files(config.dataset_dir)
     jobs = shard_jobs(plan_jobs(config), *shard)
-    key = config.render_key_hash()
-    pending = [job for job in jobs if not (resume and is_complete(config.dataset_dir, job, key))]
+    pending = incomplete(config, jobs) if resume else jobs
     counts = {"done": 0, "failed": 0}
 
     def finished(record: ImageRecord | None) -> None:

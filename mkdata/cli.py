@@ -308,7 +308,7 @@ def bench(
     if not quiet:
         ok = results[results.status == "ok"]
         if not ok.empty:
-            Console().print(miad_table(ok).to_markdown())
+            typer.echo(miad_table(ok).to_markdown())  # plain text: rich would re-wrap the table at 80 columns
         Console().print(f"{summary.succeeded} cells ok, {summary.failed} failed, {summary.skipped} already done → {settings.output}")
     if summary.failed:
         for line in failed_lines(results):
@@ -327,7 +327,7 @@ def bench_compare(
     table = compare(a, b)
     if table.empty:
         fail("the two result folders share no successful cell")
-    Console().print(table.to_markdown(index=False, floatfmt="+.3f"))
+    typer.echo(table.to_markdown(index=False, floatfmt="+.3f"))
 
 
 @app.command()

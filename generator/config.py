@@ -12,6 +12,7 @@ from mkdata.errors import BadInput
 from mkdata.files import pool_dir
 from mkdata.scenes import get_scenario
 from mkdata.scenes.base import ALL_FACTORS
+from mkdata.scenes.camera_response import CAMERA_MODELS
 from mkdata.seeds import int31_seed
 
 # Defaults sized for ~5 minutes on a 2-core laptop; "paper" reproduces MIAD's sizes.
@@ -23,7 +24,7 @@ PRESETS: dict[str, dict[str, int]] = {
 DEVICES = ("auto", "cpu", "cuda", "optix")  # Cycles' device; auto takes a GPU when Cycles sees one
 
 # Fields that change pixels. Image i depends only on (scenario, split, index, these fields).
-RENDER_KEY_FIELDS = ("scenario", "seed", "resolution", "samples", "denoise", "factors")
+RENDER_KEY_FIELDS = ("scenario", "seed", "resolution", "samples", "denoise", "factors", "camera")
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,13 @@ class RenderConfig:
     device: str = "auto"  # not in the render key: a run may move between CPU and GPU nodes
     n_pool: int = 0  # defective images under training conditions, for contamination
     pool: bool = False  # this config renders the dataset's contamination pool (n_pool images, OUT/<scenario>_pool)
+    camera: str = "realistic"  # the camera's response: per-image exposure/white balance/defocus/noise, or "ideal"
 
     @classmethod
     def from_preset(cls, scenario: str, out: Path, preset: str = "default", *, n_train: int | None = None,
                     n_test_good: int | None = None, n_test_bad: int | None = None, resolution: int | None = None,
                     samples: int | None = None, factors: str | tuple[str, ...] | None = None, seed: int = 0,
-                    denoise: bool = True, device: str = "auto") -> RenderConfig:
+                    denoise: bool = True, device: str = "auto", camera: str = "realistic") -> RenderConfig:
         """A preset's sizes with the given overrides (None keeps the preset's value); ``factors``
         as text ('UV,UB', 'none') or a tuple, None for every factor the scenario has."""
         if preset not in PRESETS:
@@ -58,7 +60,7 @@ class RenderConfig:
         counts = {key: sizes[key] if value is None else value for key, value in chosen.items()}
         if not isinstance(factors, tuple):
             factors = parse_factors(factors, scenario)
-        return cls(scenario, Path(out), factors=factors, seed=seed, denoise=denoise, device=device, **counts)
+        return cls(scenario, Path(out), factors=factors, seed=seed, denoise=denoise, device=device, camera=camera, **counts)
 
     @classmethod
     def from_dict(cls, settings: dict[str, object]) -> RenderConfig:
@@ -76,6 +78,8 @@ class RenderConfig:
             raise BadInput(f"resolution must be between 16 and 8192 pixels, got {self.resolution}")
         if self.device not in DEVICES:
             raise BadInput(f"unknown device {self.device!r}; valid devices: {', '.join(DEVICES)}")
+        if self.camera not in CAMERA_MODELS:
+            raise BadInput(f"unknown camera model {self.camera!r}; valid camera models: {', '.join(CAMERA_MODELS)}")
         if self.samples < 1:
             raise BadInput(f"samples must be >= 1, got {self.samples}")
         unknown = [f for f in self.factors if f not in ALL_FACTORS]

@@ -30,6 +30,7 @@ class ImageRecord:
     defect_target: str | None
     defect_details: str  # JSON of what the defect did (sizes, angles)
     defect_pixel_ratio: float
+    camera_response: str  # JSON of this image's exposure, white balance, defocus and noise
     render_seconds: float
     render_key: str
     device: str  # Cycles' device for this image: cpu, cuda or optix (bytes may differ between them)

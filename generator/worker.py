@@ -23,7 +23,7 @@ from mkdata.generator.blender import data_block_ids, load_bproc, purge_orphans, 
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.plan import ImageJob, job_seed_sequence
 from mkdata.generator.record import ImageRecord
-from mkdata.scenes import get_scenario
+from mkdata.scenes import camera_response, get_scenario
 from mkdata.scenes.base import DefectChange, DefectTarget, SceneSample
 
 MAX_VIEW_TRIES = 20  # re-draws of the scene when no defect target is visible enough
@@ -100,11 +100,12 @@ class SceneRenderer:
         With ``apply_defect=False`` a defective job renders the identical scene without its defect
         (used to check masks): the same random draws happen, the defect is undone before the
         final render. Scene and defect draws use separate random streams; the Cycles sampling
-        seed is the dataset's, so with all factors fixed only the defect differs between images.
+        seed is the dataset's. The camera's response (exposure, white balance, defocus, noise) is
+        drawn from a third stream and applied alike with or without the defect.
         """
         start = time.perf_counter()
-        scene_seq, defect_seq = job_seed_sequence(self.config, job).spawn(2)
-        scene_rng, defect_rng = np.random.default_rng(scene_seq), np.random.default_rng(defect_seq)
+        scene_seq, defect_seq, camera_seq = job_seed_sequence(self.config, job).spawn(3)
+        scene_rng, defect_rng, camera_rng = (np.random.default_rng(seq) for seq in (scene_seq, defect_seq, camera_seq))
         cycles_seed = self.config.cycles_seed()
         sample, normal_state, target, change = self._draw_scene(job, scene_rng, defect_rng, cycles_seed)
         if change is not None and not apply_defect:
@@ -115,6 +116,8 @@ class SceneRenderer:
         finally:
             if change is not None:
                 change.undo()
+        response = camera_response.draw(camera_rng, self.config.camera, self.config.resolution)  # type: ignore[arg-type]
+        image = camera_response.apply(image, response, camera_rng)
         mask = None
         if job.defect_type is not None and normal_state is not None:
             affected = change.affected_objects if change is not None else ()
@@ -129,6 +132,7 @@ class SceneRenderer:
             defect_target=target.target_id if target is not None else None,
             defect_details=json.dumps(change.details if change is not None else {}),
             defect_pixel_ratio=float(mask.mean()) if mask is not None else 0.0,
+            camera_response=json.dumps(response.to_dict()),
             render_seconds=round(time.perf_counter() - start, 3), render_key=self.config.render_key_hash(), device=self.device,
         )
         return image, (mask.astype(np.uint8) * 255 if mask is not None else None), record

@@ -110,6 +110,7 @@ def miad(
     normal_only: Annotated[bool, typer.Option(help="Training images only (no test split, no defects, no masks): big normal sets.")] = False,
     contamination_pool: Annotated[int, typer.Option(help="Also render N defective images under training conditions into OUT/<scenario>_pool (for `mkdata contaminate`).")] = 0,
     device: Annotated[str, typer.Option(help="Cycles device: auto (a GPU when Cycles sees one), cpu, cuda or optix.")] = "auto",
+    camera: Annotated[str, typer.Option(help="Camera response: 'realistic' (per-image exposure, white balance, slight defocus, sensor noise) or 'ideal' (the render as is).")] = "realistic",
     backend: Annotated[str, typer.Option(help="'local' worker processes, or 'ray' tasks on a Ray cluster (output on a shared filesystem).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")] = None,
     chunk_size: Annotated[int, typer.Option(help="Images per Ray task (one long-lived render process each).")] = 50,
@@ -127,7 +128,7 @@ def miad(
         configs = [
             RenderConfig.from_preset(name, out, preset, n_train=train, n_test_good=0 if normal_only else test_good,
                                      n_test_bad=0 if normal_only else test_bad, resolution=resolution, samples=samples,
-                                     factors=factors, seed=seed, denoise=denoise, device=device)
+                                     factors=factors, seed=seed, denoise=denoise, device=device, camera=camera)
             for name in parse_scenarios(scenario)
         ]
         if contamination_pool:

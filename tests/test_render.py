@@ -189,6 +189,7 @@ def test_anomalib_datamodules_load_the_dataset(tiny: Path) -> None:
         (["--factors", "UV,US"], "has no factor US"),
         (["--factors", "XY"], "unknown factor"),
         (["--preset", "huge"], "valid presets"),
+        (["--camera", "pinhole"], "valid camera models: realistic, ideal"),
     ],
 )
 def test_bad_input_exits_nonzero_with_a_clear_message(args: list[str], message: str, tmp_path: Path) -> None:

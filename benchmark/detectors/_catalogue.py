@@ -24,6 +24,8 @@ OWN_MODULES: dict[str, tuple[str, ...]] = {
     "classical": ("ocsvm", "lof", "kmeans", "knn"),
 }  # fmt: skip
 ANOMALIB_MODULE = "anomalib_models"
+# Own detectors built on anomalib's models, listed where anomalib is installed (like anomalib's own).
+ON_ANOMALIB: dict[str, tuple[str, ...]] = {"patchcore_scalable": ("patchcore_scalable",)}
 
 
 def anomalib_installed() -> bool:
@@ -39,4 +41,5 @@ def detector_modules() -> dict[str, str]:
     modules = {name: f"{_PACKAGE}.{module}" for module, names in OWN_MODULES.items() for name in names}
     if anomalib_installed():
         modules.update({record.name: f"{_PACKAGE}.{ANOMALIB_MODULE}" for record in RECORDS})
+        modules.update({name: f"{_PACKAGE}.{module}" for module, names in ON_ANOMALIB.items() for name in names})
     return modules

@@ -1,0 +1,154 @@
+"""``patchcore_scalable``: anomalib's PatchCore with a memory bank and coreset that scale with the data.
+
+It is the ``patchcore`` detector (same parameters, same anomalib model, pre-processing and weight
+policy) with three parts replaced:
+
+* fitting streams: each batch's patch embeddings (anomalib's feature extractor, 3×3 average
+  pooling and layer concatenation) go to a float16 ``MemoryBank`` that spills to disk past
+  ``bank_ram_mb``, and their random projection to ``projection_dim`` dimensions is kept; anomalib
+  instead stacks every float32 embedding in RAM (twice, during ``vstack``);
+* the coreset is the PatchCore paper's approximate greedy (``benchmark.coreset``) on those
+  projections, on the detector's device; only the picked rows are read back from the bank;
+* test patches find their nearest coreset patch with faiss (``search="faiss"``, exact L2 on the
+  CPU) or anomalib's chunked torch search (``"torch"``, also on a GPU); ``"auto"`` takes faiss on
+  the CPU, torch on CUDA. Image scores (the paper's reweighting) and maps (upsampling, Gaussian
+  blur σ=4) are anomalib's own ``compute_anomaly_score`` and ``anomaly_map_generator``.
+
+The fitted state is anomalib's: the coreset is the model's ``memory_bank``, so save/load is the
+``patchcore`` detector's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mkdata.benchmark.coreset import PROJECTION_DIM, STARTING_POINTS, approximate_greedy, coreset_size, random_projection
+from mkdata.benchmark.detectors.anomalib_data import to_tensor
+from mkdata.benchmark.detectors.base import Prediction
+from mkdata.benchmark.detectors.registry import detector_class, register
+from mkdata.benchmark.detectors.torch_training import seeded, to_image_resolution, torch_device
+from mkdata.benchmark.detectors.weights import MissingWeightsError, WeightChoice
+from mkdata.benchmark.memory_bank import MemoryBank
+
+_SEARCHES = ("auto", "faiss", "torch")
+_Patchcore = detector_class("patchcore")
+
+
+@dataclass
+class ScalableParams(_Patchcore.Params):  # type: ignore[name-defined,misc]
+    """``patchcore``'s parameters plus the bank, projection and search settings."""
+
+    bank_ram_mb: float = 1024.0  # a float16 bank larger than this is written to disk
+    bank_dir: str | None = None  # where a bank on disk goes (None: the system's temporary folder)
+    projection_dim: int = PROJECTION_DIM  # dimensions the coreset's distances are computed in
+    starting_points: int = STARTING_POINTS  # random start points of the approximate greedy
+    search: str = "auto"  # nearest-neighbour search of test patches: "auto", "faiss" or "torch"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 < self.coreset_sampling_ratio <= 1:
+            raise ValueError(f"coreset_sampling_ratio must be in (0, 1], got {self.coreset_sampling_ratio}")
+        for name in ("projection_dim", "starting_points"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.bank_ram_mb < 0:
+            raise ValueError(f"bank_ram_mb must be >= 0, got {self.bank_ram_mb}")
+        if self.search not in _SEARCHES:
+            raise ValueError(f"search must be one of {_SEARCHES}, got {self.search!r}")
+
+
+@register
+class ScalablePatchcore(_Patchcore):  # type: ignore[misc,valid-type]
+    name = "patchcore_scalable"
+    description = (
+        "PatchCore with a streamed float16 memory bank (disk past a RAM budget), the paper's approximate "
+        "greedy coreset on 128-d projections, and faiss nearest-neighbour search"
+    )
+    Params = ScalableParams
+
+    def __init__(self, params: ScalableParams) -> None:
+        super().__init__(params)
+        self._index = None  # faiss index over the coreset, built on first use
+
+    def _anomalib_kwargs(self) -> dict[str, Any]:
+        """``patchcore``'s constructor arguments, without this detector's own parameters."""
+        own = {f.name for f in fields(ScalableParams)} - {f.name for f in fields(_Patchcore.Params)}
+        return {key: value for key, value in super()._anomalib_kwargs().items() if key not in own}
+
+    def _fit(self, images: np.ndarray) -> None:
+        p = self.params
+        device = torch_device(p.device)
+        try:
+            self.module = self._build(WeightChoice(p.pretrained, p.weights))
+        except MissingWeightsError as error:
+            raise MissingWeightsError(f"{self.name}: {error}{self.record.hint}") from error
+        model = self.module.model.to(device).eval()
+        bank, projected, projection = None, None, None
+        with torch.no_grad():
+            for start in range(0, len(images), p.batch_size):
+                embedding = model.reshape_embedding(self._embed(images[start : start + p.batch_size], device))
+                if bank is None:
+                    rows = len(images) * (len(embedding) // min(p.batch_size, len(images)))
+                    bank = MemoryBank(rows, embedding.shape[1], int(p.bank_ram_mb * 2**20), p.bank_dir)
+                    projection = random_projection(embedding.shape[1], p.projection_dim, p.seed, device)
+                    projected = torch.empty(rows, p.projection_dim, device=device)
+                projected[bank.filled : bank.filled + len(embedding)] = embedding @ projection
+                bank.append(embedding)
+            picks = approximate_greedy(projected, coreset_size(len(projected), p.coreset_sampling_ratio), p.seed,
+                                       p.starting_points)  # fmt: skip
+            del projected
+            model.memory_bank = bank.take(picks).to(device)
+        bank.close()
+        self._index = None
+
+    def _embed(self, images: np.ndarray, device: torch.device) -> torch.Tensor:
+        """B×D×h×w patch embeddings, as anomalib's PatchcoreModel.forward computes them."""
+        model = self.module.model
+        batch = self.module.pre_processor.transform(to_tensor(images, self.params.image_size).to(device))
+        features = model.feature_extractor(batch.type(model.memory_bank.dtype))
+        return model.generate_embedding({layer: model.feature_pooler(f) for layer, f in features.items()})
+
+    def _search(self) -> str:
+        if self.params.search != "auto":
+            return self.params.search
+        return "torch" if self.module.model.memory_bank.device.type == "cuda" else "faiss"
+
+    def _nearest(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Distance to, and index of, each patch's nearest coreset patch."""
+        model = self.module.model
+        if self._search() == "torch":
+            scores, locations = model.nearest_neighbors(embedding, n_neighbors=1)
+            return scores, locations
+        if self._index is None:
+            import faiss
+
+            self._index = faiss.IndexFlatL2(model.memory_bank.shape[1])
+            self._index.add(model.memory_bank.cpu().numpy())
+        squared, locations = self._index.search(embedding.cpu().numpy(), 1)
+        device = embedding.device
+        return torch.from_numpy(squared[:, 0]).clamp_min_(0).sqrt_().to(device), torch.from_numpy(locations[:, 0]).to(device)
+
+    def _predict(self, images: np.ndarray) -> Prediction:
+        device = torch_device(self.params.device)
+        model = self.module.to(device).eval().model
+        scores, maps = [], []
+        with torch.no_grad(), seeded(self.params.seed, device):
+            for start in range(0, len(images), self.params.batch_size):
+                embedding = self._embed(images[start : start + self.params.batch_size], device)
+                batch, _, height, width = embedding.shape
+                embedding = model.reshape_embedding(embedding)
+                patch_scores, locations = self._nearest(embedding)
+                patch_scores, locations = patch_scores.reshape(batch, -1), locations.reshape(batch, -1)
+                scores.append(model.compute_anomaly_score(patch_scores, locations, embedding).double().cpu())
+                size = (self.params.image_size, self.params.image_size)
+                maps.append(model.anomaly_map_generator(patch_scores.reshape(batch, 1, height, width), size)[:, 0].cpu())
+        return Prediction(torch.cat(scores).numpy(), to_image_resolution(torch.cat(maps), images.shape[1:3]))
+
+    def _load_state(self, path: Path) -> None:
+        super()._load_state(path)
+        self._index = None

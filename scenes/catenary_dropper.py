@@ -41,9 +41,10 @@ def messenger_height(x: float | np.ndarray) -> float | np.ndarray:
 
 
 def clamp_mesh(x: float, wire_z: float, wire_r: float, lug_from: float, lug_to: float) -> tuple[list, list]:
-    """A dropper clamp: an octagonal sleeve round the wire and a square lug towards the dropper."""
-    sleeve = geometry.tube(np.array([[x - 0.024, 0, wire_z], [x + 0.024, 0, wire_z]]), wire_r + 0.006, sides=8)
-    lug = geometry.tube(np.array([[x, 0, lug_from], [x, 0, lug_to]]), 0.009, sides=4)
+    """A dropper clamp: an octagonal sleeve round the wire and a square lug towards the dropper
+    (80 mm long, as a bolted dropper clamp)."""
+    sleeve = geometry.tube(np.array([[x - 0.04, 0, wire_z], [x + 0.04, 0, wire_z]]), wire_r + 0.01, sides=8)
+    lug = geometry.tube(np.array([[x, 0, lug_from], [x, 0, lug_to]]), 0.014, sides=4)
     return geometry.merge(sleeve, lug)
 
 

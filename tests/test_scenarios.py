@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import pytest
+import pandas as pd
 from PIL import Image
 from scipy import ndimage
 from typer.testing import CliRunner
@@ -91,6 +93,26 @@ def test_controlled_images_share_the_scene_and_differ_by_normal_variation(scenar
     assert not np.array_equal(first_clean, second_clean), "the controlled set has normal variation between images"
     for defective, clean, mask in ((first, first_clean, first_mask), (second, second_clean, second_mask)):
         assert_mask_explains_difference(defective, clean, mask > 0, f"{scenario} controlled")
+
+
+@pytest.mark.parametrize("scenario", scenario_names())
+def test_every_factor_combination_renders_through_the_cli(scenario: str, tmp_path: Path) -> None:
+    """`mkdata miad --factors X` for each proper subset X of the scenario's factors (the full set
+    is rendered by the next test): a normal and a defective image, masked, factors recorded."""
+    factors = get_scenario(scenario).spec.factors
+    subsets = [combo for k in range(len(factors)) for combo in combinations(factors, k)]
+    for subset in subsets:
+        out = tmp_path / ("-".join(subset) or "none")
+        result = CliRunner().invoke(app, ["miad", "--scenario", scenario, "--out", str(out), "--factors", ",".join(subset) or "none",
+                                          "--train", "1", "--test-good", "0", "--test-bad", "1", "--resolution", CLI_SIZE,
+                                          "--samples", "1", "--no-denoise", "--quiet"])
+        assert result.exit_code == 0, f"{scenario} --factors {subset}: {result.output}"
+        manifest = pd.read_parquet(out / scenario / "manifest.parquet")
+        assert len(manifest) == 2
+        for factor in ALL_FACTORS:
+            assert (manifest[f"factor_{factor}"] == (factor in subset)).all(), f"{scenario} {subset}: factor_{factor}"
+        mask = np.asarray(Image.open(out / scenario / manifest.mask_path.dropna().iloc[0]))
+        assert (mask > 0).any(), f"{scenario} {subset}: empty mask"
 
 
 DEFECTS_PER_TYPE = 3

@@ -77,7 +77,7 @@ class CatenaryDropper(Scenario):
 
     def build(self) -> None:
         bp = self.bp
-        self.environment = DayEnvironment(bp, sun_elevation_deg=60, sun_azimuth_deg=-120)
+        self.environment = DayEnvironment(bp, self.spec.camera, ("mast", "wires", "pole", "tree", "building", "rail"), "gravel", -5.3, (4.0, 45.0), (10.0, 1.5), sun_elevation_deg=60, sun_azimuth_deg=-120)
         self.environment.build()
         copper = principled(bp, "contact_copper", (0.30, 0.15, 0.08), metallic=0.7, roughness=0.4)
         bronze = principled(bp, "messenger_bronze", (0.16, 0.13, 0.09), metallic=0.6, roughness=0.55)

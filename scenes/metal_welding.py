@@ -111,12 +111,10 @@ class MetalWelding(Scenario):
 
     def build(self) -> None:
         bp = self.bp
-        self.environment = DayEnvironment(bp, sun_elevation_deg=60, sun_azimuth_deg=40, sun_strength=2.5)
+        self.environment = DayEnvironment(bp, self.spec.camera, ("container", "drums", "steel_stack", "fence", "building"), "concrete", TABLE_TOP - 0.88, (2.0, 14.0), (0.7, 0.55), sun_elevation_deg=60, sun_azimuth_deg=40, sun_strength=2.5)
         self.environment.build()
         table = principled(bp, "table_steel", (0.05, 0.05, 0.05), metallic=0.5, roughness=0.7)
         add_noise_bump(table, 60.0, 0.15)
-        concrete = principled(bp, "floor_concrete", (0.32, 0.31, 0.29), roughness=0.9)
-        add_noise_bump(concrete, 25.0, 0.3)
         plate = principled(bp, "plate_steel", (0.075, 0.08, 0.09), metallic=0.35, roughness=0.6)
         add_noise_bump(plate, 180.0, 0.12)
         colour_by_distance(plate, HEAT_TINT, wobble=0.008)
@@ -126,7 +124,6 @@ class MetalWelding(Scenario):
         geometry.box(bp, "table_top", (1.2, 0.8, 0.03), (0.05, 0.1, TABLE_TOP - 0.015), table, bevel=0.003)
         for k, (x, y) in enumerate(((-0.5, -0.25), (0.6, -0.25), (-0.5, 0.45), (0.6, 0.45))):
             geometry.box(bp, f"table_leg_{k}", (0.06, 0.06, 0.85), (x, y, TABLE_TOP - 0.455), table)
-        geometry.box(bp, "floor", (8.0, 8.0, 0.02), (0.0, 0.0, TABLE_TOP - 0.89), concrete)
         for side in (-1, 1):
             centre = side * (PLATE_W / 2 + 0.0008)
             geometry.box(bp, f"plate_{'left' if side < 0 else 'right'}", (PLATE_W, PLATE_L, PLATE_T),

@@ -18,7 +18,7 @@ from mkdata.scenes import geometry
 from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, View
 from mkdata.scenes.day import DayEnvironment
 from mkdata.scenes.decals import Decal, blob_shape, crack_shape, place_variant
-from mkdata.scenes.materials import add_noise_bump, colour_ramp, mottled, principled, set_base_colour
+from mkdata.scenes.materials import colour_ramp, principled, set_base_colour
 
 # Geometry (metres), in the module's frame: u across (world X), v up the slope, w out of the face.
 COLUMNS, ROWS = 6, 10
@@ -118,17 +118,13 @@ class PhotovoltaicModule(Scenario):
 
     def build(self) -> None:
         bp = self.bp
-        self.environment = DayEnvironment(bp, sun_elevation_deg=55, sun_azimuth_deg=-120, sun_strength=3.0)
+        self.environment = DayEnvironment(bp, self.spec.camera, ("pv_row", "fence", "pole", "tree", "bush"), "grass", 0.0, (3.0, 30.0), (0.6, 0.85), sun_elevation_deg=55, sun_azimuth_deg=-120, sun_strength=3.0)
         self.environment.build()
         cells = cell_material(bp)
         backsheet = principled(bp, "pv_backsheet", (0.85, 0.85, 0.83), roughness=0.5)
         glass_coat(backsheet)
         aluminium = principled(bp, "pv_frame", (0.78, 0.79, 0.80), metallic=1.0, roughness=0.3)
         steel = principled(bp, "rack_steel", (0.55, 0.56, 0.57), metallic=0.9, roughness=0.45)
-        grass = principled(bp, "ground_grass", (0.1, 0.14, 0.05), roughness=0.95)
-        mottled(grass, 3.0, ((0.3, (0.06, 0.09, 0.03)), (0.7, (0.17, 0.17, 0.08))))
-        add_noise_bump(grass, 40.0, 0.4)
-        geometry.box(bp, "ground", (30.0, 30.0, 0.02), (0.0, 0.0, -0.01), grass)
         self.cell_names = []
         for column, row, u, v in cell_centres():
             name = f"cell_{row}_{column}"

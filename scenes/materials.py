@@ -1,9 +1,11 @@
-"""Procedural materials shared by scenarios: Principled BSDF (optional banded bump), noise bump,
-colour ramps driving the base colour."""
+"""Procedural materials shared by scenarios: Principled BSDF (optional banded bump and normal
+finish), noise bump, colour ramps driving the base colour."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from mkdata.scenes.finish import apply_finish
 
 
 def principled(
@@ -14,8 +16,10 @@ def principled(
     roughness: float = 0.5,
     bump_bands: float | None = None,
     bump_strength: float = 0.6,
+    finish: str | None = None,
 ) -> Any:
-    """A bpy material; ``bump_bands`` adds Z-direction bands (a screw thread look) of that scale."""
+    """A bpy material; ``bump_bands`` adds Z-direction bands (a screw thread look) of that scale;
+    ``finish`` one of ``finish.KINDS``, the normal finish of real equipment (never a defect)."""
     bpy = bp.bpy
     material = bpy.data.materials.new(name)
     material.use_nodes = True
@@ -34,6 +38,8 @@ def principled(
         links.new(coords.outputs["Object"], wave.inputs["Vector"])
         links.new(wave.outputs["Fac"], bump.inputs["Height"])
         links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
+    if finish is not None:
+        apply_finish(bp, material, finish)
     return material
 
 

@@ -1,8 +1,10 @@
 """A night-time inspection environment: dark sky, ground, a camera-mounted torch, and clutter.
 
 MIAD's uncontrolled background at night is "a dark scene whose background objects are moved at
-random". With UB on, the clutter objects are re-placed per image behind the object (seen from the
-camera); with UB off they are hidden, leaving a plain dark background.
+random". With UB on, the clutter (``clutter.Clutter``) is re-placed per image behind the object
+(seen from the camera) and the torch varies widely; with UB off the clutter is hidden and the torch
+keeps a small normal variation of colour temperature and intensity (no two real torches, or
+battery states, are identical).
 """
 
 from __future__ import annotations
@@ -14,20 +16,31 @@ import numpy as np
 
 from mkdata.scenes import geometry
 from mkdata.scenes.base import View
-from mkdata.scenes.materials import principled
+from mkdata.scenes.clutter import Clutter
+from mkdata.scenes.materials import add_noise_bump, principled
 
-CLUTTER_KINDS = ("cabinet", "pipe", "drum", "beam")
 GROUND_TOP = -0.15  # z of the ground surface (m); scenes stand their structure on it
 BACKGROUND_IDS = {True: "night_clutter", False: "night_plain"}
+# Torch (colour temperature K, intensity factor) ranges: UB off (normal variation) / UB on
+TORCH = {False: ((4000.0, 6500.0), (0.85, 1.15)), True: ((3000.0, 6500.0), (0.6, 1.5))}
+
+
+def kelvin_rgb(kelvin: float) -> tuple[float, float, float]:
+    """Linear RGB of a black body at ``kelvin`` (Tanner Helland's fit), scaled to unit luminance."""
+    t = kelvin / 100.0
+    red = 1.0 if t <= 66 else 1.293 * (t - 60) ** -0.1332
+    green = 0.3901 * math.log(t) - 0.6318 if t <= 66 else 1.1299 * (t - 60) ** -0.0755
+    blue = 1.0 if t >= 66 else (0.0 if t <= 19 else 0.5432 * math.log(t - 10) - 1.1962)
+    rgb = np.clip([red, green, blue], 0.0, 1.0) ** 2.2  # the fit is in sRGB-like values
+    return tuple(float(c) for c in rgb / (rgb @ np.array([0.2126, 0.7152, 0.0722])))
 
 
 class NightEnvironment:
     """Owns the night lights, ground and clutter objects of a scene."""
 
-    def __init__(self, bp: Any, n_clutter: int = 8) -> None:
+    def __init__(self, bp: Any, n_clutter: int = 10) -> None:
         self.bp = bp
         self.n_clutter = n_clutter
-        self.clutter: list[tuple[Any, float]] = []  # (object, height of its centre above ground)
 
     def build(self) -> None:
         bpy = self.bp.bpy
@@ -36,27 +49,10 @@ class NightEnvironment:
         world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.004, 0.005, 0.009, 1.0)
         world.node_tree.nodes["Background"].inputs["Strength"].default_value = 1.0
         ground = principled(self.bp, "ground_concrete", (0.08, 0.08, 0.075), roughness=0.9)
+        add_noise_bump(ground, 90.0, 0.3)
         geometry.box(self.bp, "ground", (12.0, 12.0, 0.02), (0.0, 0.0, GROUND_TOP - 0.01), ground)
-        palette = [
-            principled(self.bp, "clutter_grey", (0.25, 0.26, 0.27), metallic=0.6, roughness=0.5),
-            principled(self.bp, "clutter_yellow", (0.55, 0.42, 0.05), roughness=0.6),
-            principled(self.bp, "clutter_rust", (0.25, 0.10, 0.04), roughness=0.8),
-        ]
-        for i in range(self.n_clutter):
-            kind = CLUTTER_KINDS[i % len(CLUTTER_KINDS)]
-            material = palette[i % len(palette)]
-            name = f"clutter_{i}"
-            if kind == "cabinet":
-                obj, centre = geometry.box(self.bp, name, (0.5, 0.3, 0.9), (0, 0, 0), material, bevel=0.01), 0.45
-            elif kind == "pipe":
-                obj, centre = geometry.prism(self.bp, name, 0.06, 1.6, (0, 0, 0), material, rotation=(0, math.pi / 2, 0)), 0.06
-            elif kind == "drum":
-                obj, centre = geometry.prism(self.bp, name, 0.28, 0.85, (0, 0, 0), material), 0.425
-            else:
-                obj, centre = geometry.box(self.bp, name, (1.4, 0.12, 0.18), (0, 0, 0), material), 0.09
-            self.clutter.append((obj, centre))
+        self.clutter = Clutter(self.bp, self.n_clutter)
         self.torch = bpy.data.objects.new("torch", bpy.data.lights.new("torch", type="SPOT"))
-        self.torch.data.energy = 30.0
         self.torch.data.spot_size = math.radians(50)
         self.torch.data.spot_blend = 0.6
         self.torch.data.shadow_soft_size = 0.03
@@ -67,19 +63,18 @@ class NightEnvironment:
         bpy.context.scene.collection.objects.link(moon)
 
     def randomise(self, rng: np.random.Generator, uncontrolled: bool, split: str, view: View) -> str:
-        """Aim the torch from ``view``, then move the clutter behind the object as seen from the
-        camera (UB on) or hide it (UB off); returns the background id (the same for every split)."""
-        self._aim_torch(view)
-        for obj, centre in self.clutter:
-            obj.hide_render = not uncontrolled
-            if uncontrolled:
-                away = math.radians(view.azimuth + 180.0 + rng.uniform(-100.0, 100.0))
-                distance = rng.uniform(0.7, 2.8)
-                obj.location = (distance * math.cos(away), distance * math.sin(away), GROUND_TOP + centre)
-                obj.rotation_euler = (0.0, 0.0, rng.uniform(0, 2 * math.pi))
+        """Aim the torch from ``view`` (its colour and intensity drawn), then move the clutter
+        behind the object as seen from the camera (UB on) or hide it (UB off); returns the
+        background id (the same for every split)."""
+        kelvin, intensity = (float(rng.uniform(*bounds)) for bounds in TORCH[uncontrolled])
+        self._aim_torch(view, kelvin, intensity)
+        if uncontrolled:
+            self.clutter.place(rng, view, GROUND_TOP)
+        else:
+            self.clutter.hide()
         return BACKGROUND_IDS[uncontrolled]
 
-    def _aim_torch(self, view: View) -> None:
+    def _aim_torch(self, view: View, kelvin: float, intensity: float) -> None:
         """Torch held next to the camera, pointed at the target, bright enough for its distance."""
         from mathutils import Matrix  # bpy's; only importable inside a render worker
 
@@ -88,4 +83,6 @@ class NightEnvironment:
         rotation = self.bp.camera.rotation_from_forward_vec(view.target - location)
         self.torch.rotation_euler = Matrix(np.asarray(rotation).tolist()).to_euler()
         distance = float(np.linalg.norm(view.target - location))
-        self.torch.data.energy = float(35.0 * distance**2)
+        colour = np.asarray(kelvin_rgb(kelvin))
+        self.torch.data.energy = float(35.0 * intensity * colour.max() * distance**2)
+        self.torch.data.color = tuple(colour / colour.max())

@@ -294,20 +294,21 @@ class PropKind:
     pool: int  # instances built (most that one image shows)
     aligned: bool = False  # along the scene's X axis (tracks, lines) instead of a random yaw
     faces_target: bool = False  # long side across the line of sight (fences, rows)
+    near: float = 0.0  # never closer to the target than this (m): big things stand back
 
 
 PROP_KINDS: dict[str, PropKind] = {
     "pole": PropKind(pole, "wood", 3),
     "fence": PropKind(fence, "galvanised", 3, faces_target=True),
-    "building": PropKind(building, "facade", 2, faces_target=True),
-    "tree": PropKind(tree, "foliage", 4),
+    "building": PropKind(building, "facade", 2, faces_target=True, near=12.0),
+    "tree": PropKind(tree, "foliage", 4, near=5.0),
     "bush": PropKind(bush, "foliage", 4),
     "rail": PropKind(rail, "rail_steel", 2, aligned=True),
     "mast": PropKind(mast, "galvanised", 3, aligned=True),
     "wires": PropKind(wires, "copper", 2, aligned=True),
     "pv_row": PropKind(pv_row, "pv_glass", 4, faces_target=True),
-    "turbine": PropKind(turbine, "white_paint", 3),
-    "container": PropKind(container, "container_paint", 2, faces_target=True),
+    "turbine": PropKind(turbine, "white_paint", 3, near=60.0),
+    "container": PropKind(container, "container_paint", 2, faces_target=True, near=4.0),
     "drums": PropKind(drums, "drum_paint", 3),
     "steel_stack": PropKind(steel_stack, "primer", 2),
     "steel_frame": PropKind(steel_frame, "primer", 2, faces_target=True),
@@ -334,9 +335,9 @@ def prop_materials(bp: Any) -> dict[str, Any]:
     windows = made["facade"].node_tree.nodes.new("ShaderNodeTexBrick")  # window grid: bricks = windows
     windows.offset, windows.squash = 0.0, 1.0
     windows.inputs["Scale"].default_value = 0.35
-    windows.inputs["Mortar Size"].default_value = 0.6
-    windows.inputs["Brick Width"].default_value = 0.5
-    windows.inputs["Row Height"].default_value = 0.9
+    windows.inputs["Mortar Size"].default_value = 0.45  # a 2.9 m grid of 1.6 m windows
+    windows.inputs["Brick Width"].default_value = 1.0
+    windows.inputs["Row Height"].default_value = 1.0
     made["facade"].node_tree.links.new(_position(made["facade"]), windows.inputs["Vector"])
     set_base_colour(made["facade"], colour_ramp(made["facade"], windows.outputs["Fac"], ((0.0, (0.05, 0.07, 0.09)), (0.9, (0.55, 0.52, 0.47)))))
     leaves = _voronoi(made["foliage"], 9.0)
@@ -433,7 +434,8 @@ class Surroundings:
         spec = PROP_KINDS[prop.kind]
         for _ in range(tries):
             azimuth = math.radians(where.centre_deg + rng.uniform(-where.spread_deg, where.spread_deg))
-            distance = float(np.exp(rng.uniform(*np.log(where.distance))))  # as many near as far, per octave
+            near, far = max(where.distance[0], spec.near), max(where.distance[1], spec.near * 1.5)
+            distance = float(np.exp(rng.uniform(math.log(near), math.log(far))))  # as many near as far, per octave
             if spec.aligned:
                 yaw = math.pi * int(rng.integers(2)) + math.radians(rng.uniform(-3, 3))
             elif spec.faces_target:

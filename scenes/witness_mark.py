@@ -79,7 +79,7 @@ class WitnessMark(Scenario):
 
     def build(self) -> None:
         bp = self.bp
-        self.environment = DayEnvironment(bp, self.spec.camera, ("steel_frame", "steel_stack", "fence", "container", "pole"), "gravel", -2.5, (1.5, 14.0), (0.85, 0.2), sun_elevation_deg=78, sun_azimuth_deg=40, sun_elevations=(72.0, 84.0))
+        self.environment = DayEnvironment(bp, self.spec.camera, ("steel_frame", "steel_stack", "fence", "container", "pole"), "gravel", -2.5, (1.2, 6.0), (0.85, 0.2), sun_elevation_deg=78, sun_azimuth_deg=40, sun_elevations=(72.0, 84.0))
         self.environment.build()
         beam = principled(bp, "beam_paint", (0.16, 0.21, 0.19), roughness=0.6)
         plate = principled(bp, "plate_paint", (0.25, 0.26, 0.27), metallic=0.2, roughness=0.55)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mkdata.scenes import geometry
-from mkdata.scenes.materials import colour_ramp, principled, set_base_colour
+from mkdata.scenes.materials import add_noise_bump, colour_ramp, principled, set_base_colour
 
 GROUND_FAMILIES = ("grass", "gravel", "soil", "concrete")
 SUN_CLEARANCE_DEG = 6.0  # a prop seen from the target stays this far below the sun (no shadow on it)
@@ -317,8 +317,6 @@ PROP_KINDS: dict[str, PropKind] = {
 
 def prop_materials(bp: Any) -> dict[str, Any]:
     """The props' materials (built once; facades get windows, foliage and wood a noise bump)."""
-    from mkdata.scenes.materials import add_noise_bump
-
     made = {
         "wood": principled(bp, "bg_wood", (0.18, 0.13, 0.09), roughness=0.85),
         "galvanised": principled(bp, "bg_galvanised", (0.45, 0.46, 0.46), metallic=0.8, roughness=0.45),

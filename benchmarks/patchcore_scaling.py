@@ -1,0 +1,229 @@
+"""anomalib's PatchCore against patchcore_scalable as the training set grows: fit and coreset
+seconds, peak RSS (and CUDA memory), image AUROC and AUPRO, side by side in one run.
+
+Data: synthetic inspection sets (``mkdata.benchmark.synthetic``): N normal training images
+(made 100 at a time, seeds 0, 100, 200, ...) and one fixed test set of ``--test`` images, half with a defect and its mask (seed 1),
+at each ``--sizes`` side. Both sides use the same backbone, layers, sampling ratio and seed
+(defaults: the bench default, packaged EfficientNet-Lite0, blocks.2 + blocks.4). Each (side,
+size, N) runs in its own interpreter, with the bench cells' environment (``runner.CELL_ENV``), so
+peak RSS is its own; the parent kills a run whose RSS passes ``--memory-limit`` MiB or whose wall
+time passes ``--time-limit`` s, and a side that fails or is stopped is not run on larger N at that
+size. "RSS" is the run's peak RSS; "fit+" is that peak minus the RSS just before ``fit`` (imports,
+model-free data and test set excluded: the detector's own memory). Coreset seconds are the time inside anomalib's ``KCenterGreedy.select_coreset_idxs`` (its
+sparse projection included) and inside ``coreset.approximate_greedy`` (the projection is made
+while streaming), timed with a profile hook on those two functions only.
+
+    python benchmarks/patchcore_scaling.py --sizes 128 --train 250 500 1000 --ratio 0.01
+    python benchmarks/patchcore_scaling.py --sides scalable --sizes 128 --train 10000 --ratio 0.001 --bank-ram-mb 256
+    python benchmarks/patchcore_scaling.py --device cuda --sizes 256 --train 2000 5000 10000   # GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SIDES = ("anomalib", "scalable")
+NAMES = {"anomalib": "patchcore", "scalable": "patchcore_scalable"}
+POLL_S = 0.2
+CHUNK = 100  # training images generated at a time (make_synthetic builds them in float64)
+
+
+def _coreset_clock(code: object, spent: list[float]) -> None:
+    """Add the wall time of every call of the function whose code object is ``code`` to ``spent``."""
+    started: dict[int, float] = {}
+
+    def hook(frame, event, _arg) -> None:  # noqa: ANN001 (sys.setprofile's signature)
+        if frame.f_code is code:
+            if event == "call":
+                started[id(frame)] = time.perf_counter()
+            elif event == "return":
+                spent.append(time.perf_counter() - started.pop(id(frame)))
+
+    sys.setprofile(hook)
+
+
+def _training_set(count: int, size: int) -> np.ndarray:
+    """``count`` normal synthetic images, generated CHUNK at a time so that their float64 drafts stay small."""
+    from mkdata.benchmark.synthetic import make_synthetic
+
+    chunks = [make_synthetic(n_train=min(CHUNK, count - start), n_test_good=0, n_test_bad=0, size=size, seed=start).train
+              for start in range(0, count, CHUNK)]  # fmt: skip
+    return np.concatenate(chunks)
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """One side on one training set, in this process."""
+    import torch
+
+    from mkdata.benchmark.aupro import aupro
+    from mkdata.benchmark.detectors.registry import create
+    from mkdata.benchmark.metrics import image_auroc
+    from mkdata.benchmark.synthetic import make_synthetic
+
+    torch.set_num_threads(args.threads)
+    train = _training_set(args.train, args.size)
+    test = make_synthetic(n_train=1, n_test_good=args.test // 2, n_test_bad=args.test - args.test // 2, size=args.size, seed=1)
+    params = {"backbone": args.backbone, "layers": args.layers, "coreset_sampling_ratio": args.ratio,
+              "image_size": args.size, "device": args.device, "seed": 0}  # fmt: skip
+    if args.one == "scalable":
+        import faiss
+
+        from mkdata.benchmark import coreset
+
+        faiss.omp_set_num_threads(args.threads)
+        params["bank_ram_mb"] = args.bank_ram_mb
+        target = coreset.approximate_greedy.__code__
+    else:
+        from anomalib.models.components import KCenterGreedy
+
+        target = KCenterGreedy.select_coreset_idxs.__code__
+    detector = create(NAMES[args.one], **params)
+    spent: list[float] = []
+    _coreset_clock(target, spent)
+    before_fit = _rss_mib(os.getpid())
+    start = time.perf_counter()
+    detector.fit(train)
+    fit_s = time.perf_counter() - start
+    sys.setprofile(None)
+    start = time.perf_counter()
+    prediction = detector.predict(test.test)
+    predict_s = time.perf_counter() - start
+    cuda = torch.cuda.is_available() and args.device != "cpu"
+    return {
+        "fit_s": fit_s,
+        "coreset_s": sum(spent),
+        "predict_ms": 1000 * predict_s / len(test.test),
+        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "fit_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before_fit,
+        "cuda_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        "coreset_rows": int(detector.module.model.memory_bank.shape[0]),
+        "image_auroc": image_auroc(prediction.scores, test.labels),
+        "aupro": aupro(prediction.maps, test.masks),
+    }
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_isolated(side: str, size: int, train: int, args: argparse.Namespace) -> dict:
+    """``measure`` in a fresh interpreter, stopped past the time or memory limit."""
+    from mkdata.benchmark.runner import CELL_ENV
+
+    argv = [sys.executable, __file__, "--one", side, "--size", str(size), "--train-one", str(train),
+            "--ratio", str(args.ratio), "--test", str(args.test), "--device", args.device, "--threads", str(args.threads),
+            "--backbone", args.backbone, "--layers", *args.layers, "--bank-ram-mb", str(args.bank_ram_mb)]  # fmt: skip
+    env = {**os.environ, **CELL_ENV, "OMP_NUM_THREADS": str(args.threads)}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(argv, stdout=out, stderr=err, env=env, text=True)
+        start, peak, stopped = time.monotonic(), 0.0, ""
+        while child.poll() is None:
+            peak = max(peak, _rss_mib(child.pid))
+            if peak > args.memory_limit:
+                stopped = f"stopped: RSS passed {args.memory_limit:.0f} MiB"
+            elif time.monotonic() - start > args.time_limit:
+                stopped = f"stopped: past {args.time_limit:.0f} s"
+            if stopped:
+                child.kill()
+                child.wait()
+                return {"error": stopped}
+            time.sleep(POLL_S)
+        out.seek(0)
+        err.seek(0)
+        lines = [line for line in out.read().splitlines() if line.startswith("{")]
+        if child.returncode != 0 or not lines:
+            return {"error": f"exit status {child.returncode}: {err.read().strip().splitlines()[-1:]}"}
+    return json.loads(lines[-1])
+
+
+def _cell(result: dict | None, key: str, fmt: str) -> str:
+    if result is None or "error" in result or result.get(key) is None:
+        return "-"
+    return format(result[key], fmt)
+
+
+def report(results: dict[tuple[int, int], dict[str, dict]], sides: list[str], cuda: bool) -> None:
+    """One markdown table: a row per (size, N), each side's figures, and anomalib / scalable ratios."""
+    every = [("fit_s", "fit s", ".1f"), ("coreset_s", "coreset s", ".1f"), ("rss_mib", "RSS MiB", ".0f"), ("fit_mib", "fit+ MiB", ".0f"),
+               ("cuda_mib", "CUDA MiB", ".0f"), ("image_auroc", "AUROC", ".3f"), ("aupro", "AUPRO", ".3f")]  # fmt: skip
+    columns = [column for column in every if cuda or column[0] != "cuda_mib"]
+    header = ["size", "train", "coreset rows"] + [f"{side} {title}" for side in sides for _, title, _ in columns]
+    both = set(SIDES) <= set(sides)
+    header += ["coreset ×", "RSS ×"] if both else []
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for (size, train), row in results.items():
+        rows = next((r["coreset_rows"] for r in row.values() if "coreset_rows" in r), None)
+        cells = [str(size), str(train), str(rows) if rows else "-"]
+        cells += [_cell(row.get(side), key, fmt) for side in sides for key, _, fmt in columns]
+        if both:
+            a, s = row.get("anomalib", {}), row.get("scalable", {})
+            ok = "error" not in a and "error" not in s and a and s
+            cells += [f"{a['coreset_s'] / s['coreset_s']:.1f}" if ok else "-", f"{a['rss_mib'] / s['rss_mib']:.2f}" if ok else "-"]
+        print("| " + " | ".join(cells) + " |")
+    for (size, train), row in results.items():
+        for side, result in row.items():
+            if "error" in result:
+                print(f"{side} at {size}², {train} images: {result['error']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
+    parser.add_argument("--sizes", nargs="+", type=int, default=[128, 256], help="image sides in pixels")
+    parser.add_argument("--train", nargs="+", type=int, default=[250, 500, 1000, 2000], help="training-set sizes")
+    parser.add_argument("--test", type=int, default=40, help="test images (half defective)")
+    parser.add_argument("--ratio", type=float, default=0.1, help="coreset_sampling_ratio of both sides")
+    parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument("--layers", nargs="+", default=["blocks.2", "blocks.4"])
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
+    parser.add_argument("--threads", type=int, default=1, help="torch / faiss / OpenMP threads per run")
+    parser.add_argument("--bank-ram-mb", type=float, default=1024.0, help="patchcore_scalable's bank_ram_mb")
+    parser.add_argument("--time-limit", type=float, default=900.0, help="seconds per run (side, size, N)")
+    parser.add_argument("--memory-limit", type=float, default=16384.0, help="peak RSS MiB per run")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--one", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--train-one", type=int, dest="train_one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        args.train = args.train_one
+        print(json.dumps(measure(args)))
+        return
+    results: dict[tuple[int, int], dict[str, dict]] = {}
+    for size in args.sizes:
+        stopped: set[str] = set()
+        for train in sorted(args.train):
+            row = results.setdefault((size, train), {})
+            for side in args.sides:
+                if side in stopped:
+                    continue
+                row[side] = run_isolated(side, size, train, args)
+                print(f"{side} {size}² {train}: {row[side]}", file=sys.stderr, flush=True)
+                if "error" in row[side]:
+                    stopped.add(side)
+    print(f"coreset_sampling_ratio {args.ratio}, {args.backbone} {'+'.join(args.layers)}, {args.test} test images, "
+          f"device {args.device}, {args.threads} thread(s); limits {args.time_limit:.0f} s, {args.memory_limit:.0f} MiB per run")  # fmt: skip
+    report(results, args.sides, args.device != "cpu")
+    if args.json:
+        args.json.write_text(json.dumps({f"{s} {n}": row for (s, n), row in results.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -41,9 +41,9 @@ class ElectricalInsulator(Scenario):
         bp = self.bp
         self.environment = NightEnvironment(bp)
         self.environment.build()
-        steel = principled(bp, "arm_steel", (0.55, 0.56, 0.57), metallic=0.8, roughness=0.45)
-        porcelain = principled(bp, "porcelain_glaze", (0.13, 0.045, 0.02), roughness=0.12)
-        aluminium = principled(bp, "conductor", (0.70, 0.70, 0.72), metallic=0.9, roughness=0.4, bump_bands=220.0)
+        steel = principled(bp, "arm_steel", (0.55, 0.56, 0.57), metallic=0.8, roughness=0.45, finish="galvanised")
+        porcelain = principled(bp, "porcelain_glaze", (0.13, 0.045, 0.02), roughness=0.12, finish="glaze")
+        aluminium = principled(bp, "conductor", (0.70, 0.70, 0.72), metallic=0.9, roughness=0.4, bump_bands=220.0, finish="metal")
         geometry.box(bp, "cross_arm", (1.6, 0.10, 0.10), (0.0, 0.0, ARM_Z), steel, bevel=0.004)
         geometry.prism(bp, "pole", 0.14, ARM_Z + 0.6, (-0.9, 0.0, (ARM_Z - 0.15) / 2 + 0.1), steel, sides=12)
         geometry.box(bp, "clevis", (0.03, 0.06, 0.12), (0.0, 0.0, ARM_Z - 0.11), steel)

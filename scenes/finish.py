@@ -17,7 +17,7 @@ from mkdata.scenes.nodes import math_node, noise, reroute_input
 
 GROUP = "mkdata_finish"
 KINDS = ("paint", "galvanised", "metal", "glaze")
-STRENGTH = (0.6, 1.4)  # per-image range of the finish's strength
+STRENGTH = (0.5, 1.5)  # per-image range of the finish's strength
 
 
 class Finish:
@@ -84,7 +84,7 @@ def apply_finish(bp: Any, material: Any, kind: str) -> None:
         _offset_input(material, "Roughness", math_node(material, "MULTIPLY", lines, math_node(material, "MULTIPLY", strength, -0.2)))
     else:  # glaze: a slow ripple of the glaze thickness
         height = math_node(material, "MULTIPLY", noise(material, where, 25.0).outputs["Fac"], math_node(material, "MULTIPLY", strength, 0.15))
-    _scale_colour(material, math_node(material, "ADD", math_node(material, "MULTIPLY", tone, 0.35), 1.0))
+    _scale_colour(material, math_node(material, "ADD", math_node(material, "MULTIPLY", tone, 0.7), 1.0))
     if height is not None:
         bump = nodes.new("ShaderNodeBump")
         bump.inputs["Distance"].default_value = 0.0004
@@ -98,7 +98,7 @@ def _edge_wear(material: Any, where: Any, strength: Any) -> None:
     """Paint worn to bare metal on edges: where the bevelled normal leaves the true one, in patches."""
     nodes, links = material.node_tree.nodes, material.node_tree.links
     bevel, geometry, dot = nodes.new("ShaderNodeBevel"), nodes.new("ShaderNodeNewGeometry"), nodes.new("ShaderNodeVectorMath")
-    bevel.samples = 4
+    bevel.samples = 2
     bevel.inputs["Radius"].default_value = 0.004
     dot.operation = "DOT_PRODUCT"
     links.new(bevel.outputs["Normal"], dot.inputs[0])

@@ -113,9 +113,9 @@ class MetalWelding(Scenario):
         bp = self.bp
         self.environment = DayEnvironment(bp, self.spec.camera, ("container", "drums", "steel_stack", "fence", "building"), "concrete", TABLE_TOP - 0.88, (2.0, 14.0), (0.7, 0.55), sun_elevation_deg=60, sun_azimuth_deg=40, sun_strength=2.5)
         self.environment.build()
-        table = principled(bp, "table_steel", (0.05, 0.05, 0.05), metallic=0.5, roughness=0.7)
+        table = principled(bp, "table_steel", (0.05, 0.05, 0.05), metallic=0.5, roughness=0.7, finish="metal")
         add_noise_bump(table, 60.0, 0.15)
-        plate = principled(bp, "plate_steel", (0.075, 0.08, 0.09), metallic=0.35, roughness=0.6)
+        plate = principled(bp, "plate_steel", (0.075, 0.08, 0.09), metallic=0.35, roughness=0.6, finish="metal")
         add_noise_bump(plate, 180.0, 0.12)
         colour_by_distance(plate, HEAT_TINT, wobble=0.008)
         bead = principled(bp, "weld_metal", (0.3, 0.3, 0.3), metallic=0.8, roughness=0.42)
@@ -130,9 +130,7 @@ class MetalWelding(Scenario):
                          (centre, 0.0, TABLE_TOP + PLATE_T / 2), plate, bevel=0.001)
         geometry.mesh_object(bp, "weld_bead", *weld_bead_mesh(), bead)
         geometry.mesh_object(bp, "spatter", *spatter_mesh(np.random.default_rng(7)), bead)
-        self.degradation = Degradation(bp, [plate])
-        for layer in self.degradation.layers:  # the variants' noise scales are per metre; plates are small
-            layer["mapping"].inputs["Scale"].default_value = (DEGRADATION_ZOOM,) * 3
+        self.degradation = Degradation(bp, [plate], zoom=DEGRADATION_ZOOM)  # the plates are small
         pore = principled(bp, "pore_dark", (0.012, 0.011, 0.010), roughness=0.9)
         groove = principled(bp, "crack_dark", (0.015, 0.013, 0.012), roughness=0.9)
         along_bead, across_bead = np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0])

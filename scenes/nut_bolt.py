@@ -44,10 +44,10 @@ class NutBolt(Scenario):
         bp = self.bp
         self.environment = NightEnvironment(bp)
         self.environment.build()
-        beam = principled(bp, "beam_steel", (0.20, 0.21, 0.22), metallic=0.8, roughness=0.55)
-        paint = principled(bp, "bracket_paint", (0.12, 0.22, 0.14), metallic=0.1, roughness=0.45)
-        bolt = principled(bp, "bolt_thread", (0.45, 0.42, 0.38), metallic=0.9, roughness=0.5, bump_bands=120.0)
-        zinc = principled(bp, "galvanised", (0.70, 0.70, 0.68), metallic=0.85, roughness=0.45)
+        beam = principled(bp, "beam_steel", (0.20, 0.21, 0.22), metallic=0.8, roughness=0.55, finish="metal")
+        paint = principled(bp, "bracket_paint", (0.12, 0.22, 0.14), metallic=0.1, roughness=0.45, finish="paint")
+        bolt = principled(bp, "bolt_thread", (0.45, 0.42, 0.38), metallic=0.9, roughness=0.5, bump_bands=120.0, finish="metal")
+        zinc = principled(bp, "galvanised", (0.70, 0.70, 0.68), metallic=0.85, roughness=0.45, finish="galvanised")
         height = BEAM_TOP - GROUND_TOP
         geometry.box(bp, "beam_web", (1.6, 0.02, height - 0.02), (0, 0, GROUND_TOP + height / 2), beam)
         geometry.box(bp, "beam_flange", (1.6, 0.22, 0.02), (0, 0, BEAM_TOP - 0.01), beam, bevel=0.002)

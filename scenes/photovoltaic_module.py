@@ -123,8 +123,8 @@ class PhotovoltaicModule(Scenario):
         cells = cell_material(bp)
         backsheet = principled(bp, "pv_backsheet", (0.85, 0.85, 0.83), roughness=0.5)
         glass_coat(backsheet)
-        aluminium = principled(bp, "pv_frame", (0.78, 0.79, 0.80), metallic=1.0, roughness=0.3)
-        steel = principled(bp, "rack_steel", (0.55, 0.56, 0.57), metallic=0.9, roughness=0.45)
+        aluminium = principled(bp, "pv_frame", (0.78, 0.79, 0.80), metallic=1.0, roughness=0.3, finish="metal")
+        steel = principled(bp, "rack_steel", (0.55, 0.56, 0.57), metallic=0.9, roughness=0.45, finish="galvanised")
         self.cell_names = []
         for column, row, u, v in cell_centres():
             name = f"cell_{row}_{column}"

@@ -118,10 +118,11 @@ FAMILIES = tuple(RECIPES)
 class Layer:
     """The degradation layer of one material: every family's mask, amount and the dirt BSDF."""
 
-    def __init__(self, material: Any) -> None:
+    def __init__(self, material: Any, zoom: float) -> None:
         nodes, links = material.node_tree.nodes, material.node_tree.links
         output, base = nodes["Material Output"], nodes["Principled BSDF"]
         self.mapping = nodes.new("ShaderNodeMapping")
+        self.mapping.inputs["Scale"].default_value = (zoom,) * 3
         links.new(nodes.new("ShaderNodeTexCoord").outputs["Object"], self.mapping.inputs["Vector"])
         where = self.mapping.outputs["Vector"]
         self.families = {name: Family(material, name, where) for name in FAMILIES}
@@ -162,11 +163,12 @@ class Layer:
 
 
 class Degradation:
-    """Adds a degradation layer to materials; ``randomise`` picks a variant per image."""
+    """Adds a degradation layer to materials; ``randomise`` picks a variant per image. The variants'
+    noise scales are per metre; ``zoom`` multiplies them (for small objects)."""
 
-    def __init__(self, bp: Any, materials: list[Any]) -> None:
+    def __init__(self, bp: Any, materials: list[Any], zoom: float = 1.0) -> None:
         self.bp = bp
-        self.layers = [Layer(material) for material in materials]
+        self.layers = [Layer(material, zoom) for material in materials]
 
     def randomise(self, rng: np.random.Generator, uncontrolled: bool, split: str) -> str:
         """Apply a random variant of ``split`` (US on) or none (US off); returns the surface id."""

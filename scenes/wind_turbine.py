@@ -69,7 +69,7 @@ class WindTurbine(Scenario):
         bp = self.bp
         self.environment = DayEnvironment(bp, self.spec.camera, ("turbine", "tree", "building", "pole"), "grass", HEIGHT - 40.0, (40.0, 300.0), (1.0, 0.4), sun_elevation_deg=50, sun_azimuth_deg=-60, sun_elevations=(15.0, 65.0))
         self.environment.build()
-        paint = principled(bp, "blade_paint", (0.82, 0.83, 0.82), roughness=0.35)
+        paint = principled(bp, "blade_paint", (0.82, 0.83, 0.82), roughness=0.35, finish="paint")
         for name, (start, end) in {"blade_leading_edge": (0.0, LEADING_EDGE_CHORD), "blade_body": (LEADING_EDGE_CHORD, 1.0)}.items():
             geometry.mesh_object(bp, name, *airfoil_loft(start, end), paint)
         self.degradation = Degradation(bp, [paint])

@@ -81,10 +81,10 @@ class WitnessMark(Scenario):
         bp = self.bp
         self.environment = DayEnvironment(bp, self.spec.camera, ("steel_frame", "steel_stack", "fence", "container", "pole"), "gravel", -2.5, (1.2, 6.0), (0.85, 0.2), sun_elevation_deg=78, sun_azimuth_deg=40, sun_elevations=(72.0, 84.0))
         self.environment.build()
-        beam = principled(bp, "beam_paint", (0.16, 0.21, 0.19), roughness=0.6)
-        plate = principled(bp, "plate_paint", (0.25, 0.26, 0.27), metallic=0.2, roughness=0.55)
-        zinc = principled(bp, "galvanised", (0.40, 0.41, 0.40), metallic=0.5, roughness=0.55)  # hot-dip: dull grey
-        thread = principled(bp, "bolt_thread", (0.55, 0.55, 0.53), metallic=0.85, roughness=0.5, bump_bands=140.0)
+        beam = principled(bp, "beam_paint", (0.16, 0.21, 0.19), roughness=0.6, finish="paint")
+        plate = principled(bp, "plate_paint", (0.25, 0.26, 0.27), metallic=0.2, roughness=0.55, finish="paint")
+        zinc = principled(bp, "galvanised", (0.40, 0.41, 0.40), metallic=0.5, roughness=0.55, finish="galvanised")  # hot-dip: dull grey
+        thread = principled(bp, "bolt_thread", (0.55, 0.55, 0.53), metallic=0.85, roughness=0.5, bump_bands=140.0, finish="metal")
         paint = principled(bp, "witness_paint", (0.95, 0.70, 0.02), roughness=0.5)
         geometry.box(bp, "beam_flange", (1.6, 0.34, 0.02), (0.0, 0.0, -0.01), beam, bevel=0.002)
         geometry.box(bp, "beam_web", (1.6, 0.012, 0.3), (0.0, 0.0, -0.17), beam)

@@ -5,7 +5,7 @@ projection of the features (``random_projection``, ~128 dimensions); instead of 
 each point's initial distance is its mean distance to a few random start points (which are not
 picks themselves); then each pick is the point farthest from the picks so far. One pick costs one
 matrix-vector product over the projected features (squared norms precomputed, buffers reused, no
-host synchronisation), so it runs as well on a GPU as on the CPU. All random choices come from
+host synchronisation), on whatever device the features are on. All random choices come from
 ``seed``.
 """
 
@@ -43,11 +43,12 @@ def approximate_greedy(features: torch.Tensor, size: int, seed: int, starting_po
         raise ValueError(f"coreset size must be in 1..{n}, got {size}")
     generator = torch.Generator().manual_seed(seed)
     starts = features[torch.randperm(n, generator=generator)[: min(starting_points, n)].to(features.device)]
-    norms = features.pow(2).sum(1)
     start_norms = starts.pow(2).sum(1)
+    norms = torch.empty(n, device=features.device)  # squared norms, computed in batches of rows
     nearest = torch.empty(n, device=features.device)  # squared distance to the nearest pick
     for begin in range(0, n, _ROWS):
         rows = slice(begin, begin + _ROWS)
+        norms[rows] = features[rows].pow(2).sum(1)
         squared = (norms[rows, None] - 2 * features[rows] @ starts.T + start_norms).clamp_min_(0)
         nearest[rows] = squared.sqrt_().mean(1).square_()
     picks = torch.empty(size, dtype=torch.long, device=features.device)

@@ -106,12 +106,11 @@ def test_scores_and_maps_are_anomalib_patchcores_on_the_coreset(fitted, data):
     """faiss search and torch search give anomalib's own forward pass over the same memory bank."""
     anomalib = AnomalibDetector._predict(fitted, data.test)
     for search in ("faiss", "torch"):
-        fitted.params.search = search
-        fitted._index = None
-        ours = fitted.predict(data.test)
+        detector = create("patchcore_scalable", **BACKBONE, search=search)
+        detector.module, detector.image_shape = fitted.module, fitted.image_shape
+        ours = detector.predict(data.test)
         assert np.allclose(ours.scores, anomalib.scores, rtol=1e-5)
         assert np.allclose(ours.maps, anomalib.maps, rtol=1e-5, atol=1e-5)
-    fitted.params.search = "auto"
     assert image_auroc(anomalib.scores, data.labels) > 0.9
 
 

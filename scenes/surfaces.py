@@ -84,7 +84,7 @@ def _rust(family: Family, material: Any, where: Any) -> Any:
 
 
 def _dust(family: Family, material: Any, where: Any) -> Any:
-    return math_node(material, "MULTIPLY", family.ramp(material, family.noise(material, where)), _up(material, 0.2, 0.85).outputs["Result"])
+    return math_node(material, "MULTIPLY", family.ramp(material, family.noise(material, where)), _up(material, 0.05, 0.6).outputs["Result"])
 
 
 def _grime(family: Family, material: Any, where: Any) -> Any:

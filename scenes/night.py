@@ -17,7 +17,7 @@ import numpy as np
 from mkdata.scenes import geometry
 from mkdata.scenes.base import View
 from mkdata.scenes.clutter import Clutter
-from mkdata.scenes.materials import add_noise_bump, principled
+from mkdata.scenes.materials import principled
 
 GROUND_TOP = -0.15  # z of the ground surface (m); scenes stand their structure on it
 BACKGROUND_IDS = {True: "night_clutter", False: "night_plain"}
@@ -49,7 +49,6 @@ class NightEnvironment:
         world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.004, 0.005, 0.009, 1.0)
         world.node_tree.nodes["Background"].inputs["Strength"].default_value = 1.0
         ground = principled(self.bp, "ground_concrete", (0.08, 0.08, 0.075), roughness=0.9)
-        add_noise_bump(ground, 90.0, 0.3)
         geometry.box(self.bp, "ground", (12.0, 12.0, 0.02), (0.0, 0.0, GROUND_TOP - 0.01), ground)
         self.clutter = Clutter(self.bp, self.n_clutter)
         self.torch = bpy.data.objects.new("torch", bpy.data.lights.new("torch", type="SPOT"))

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import numpy as np
 
 from mkdata.errors import BadInput
+from mkdata.scenes.finish import Finish
 from mkdata.scenes.surfaces import CLEAN, Degradation
 
 Factor = Literal["UV", "UB", "US"]
@@ -139,10 +140,12 @@ class Scenario(ABC):
 
     def randomise(self, rng: np.random.Generator, split: str) -> SceneSample:
         """Re-randomise view, background and surface for one image of ``split`` ('train'/'test');
-        a factor not in ``self.factors`` stays at its fixed value."""
+        a factor not in ``self.factors`` stays at its fixed value. The equipment's normal finish
+        (``scenes/finish.py``) is redrawn for every image, whatever the factors."""
         view = self.place_view(rng, split)
         background = self.environment.randomise(rng, "UB" in self.factors, split, view)
         surface = self.degradation.randomise(rng, "US" in self.factors, split) if self.degradation is not None else CLEAN
+        Finish(self.bp).randomise(rng)
         return SceneSample(view, background, surface)
 
     def check_defect_type(self, defect_type: str) -> None:

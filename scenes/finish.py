@@ -36,12 +36,13 @@ class Finish:
     def randomise(self, rng: np.random.Generator) -> None:
         """Draw this image's texture offset and finish strength."""
         nodes = self.group.nodes
-        nodes["offset"].inputs[0].default_value, nodes["offset"].inputs[1].default_value, nodes["offset"].inputs[2].default_value = (
-            float(v) for v in rng.uniform(-100.0, 100.0, 3))
+        for socket, value in zip(nodes["offset"].inputs, rng.uniform(-100.0, 100.0, 3)):
+            socket.default_value = float(value)
         nodes["strength"].outputs[0].default_value = float(rng.uniform(*STRENGTH))
 
 
 def _new_group(groups: Any) -> Any:
+    """The shared node group: outputs Offset (a Combine XYZ) and Strength (a Value, 1 at first)."""
     group = groups.new(GROUP, "ShaderNodeTree")
     group.interface.new_socket(name="Offset", in_out="OUTPUT", socket_type="NodeSocketVector")
     group.interface.new_socket(name="Strength", in_out="OUTPUT", socket_type="NodeSocketFloat")

@@ -81,8 +81,8 @@ def test_night_clutter_moves_between_images_with_ub_and_is_hidden_without() -> N
 
 def test_normal_finish_varies_between_controlled_images_and_stays_out_of_masks() -> None:
     """All factors off: the equipment's finish (streaks, spangle, orange-peel, wear) is drawn per
-    image, so two defect-free scenes differ in the bracket's texture; the defect's mask still
-    explains the difference its defect makes."""
+    image (``Scenario.randomise`` calls ``Finish(bp).randomise(rng)``), so two defect-free scenes
+    differ in the bracket's texture; the defect's mask still explains the difference its defect makes."""
     jobs = [ImageJob("test_bad", i * 3, "missing_nut") for i in range(2)]
     results = render_in_subprocess(config("nut_bolt", (), 128, 6), [(job, apply) for job in jobs for apply in (True, False)])
     (first, first_mask, _), (first_clean, _, _), (second, second_mask, _), (second_clean, _, _) = results

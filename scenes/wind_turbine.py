@@ -1,6 +1,6 @@
 """wind_turbine: a section of a wind-turbine blade (NACA airfoil, slight twist) seen by day, as
 from an inspection drone. Surface defect ``leading_edge_erosion``: a worn patch on the leading
-edge where paint and filler are gone, exposing grey-yellow laminate.
+edge where paint and filler are gone, exposing dark, weathered laminate and filler.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class WindTurbine(Scenario):
         for name, (start, end) in {"blade_leading_edge": (0.0, LEADING_EDGE_CHORD), "blade_body": (LEADING_EDGE_CHORD, 1.0)}.items():
             geometry.mesh_object(bp, name, *airfoil_loft(start, end), paint)
         self.degradation = Degradation(bp, [paint])
-        laminate = principled(bp, "eroded_laminate", (0.30, 0.27, 0.21), roughness=0.9)
+        laminate = principled(bp, "eroded_laminate", (0.13, 0.11, 0.085), roughness=0.9)
         self.erosion = Decal(bp, "erosion", laminate, lambda rng: blob_shape(rng, roughness=0.45), size=(0.022, 0.036), elongation=(2.0, 3.5))
 
     def _defect_targets(self, defect_type: str) -> list[DefectTarget]:

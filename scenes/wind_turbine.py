@@ -1,6 +1,6 @@
 """wind_turbine: a section of a wind-turbine blade (NACA airfoil, slight twist) seen by day, as
 from an inspection drone. Surface defect ``leading_edge_erosion``: a worn patch on the leading
-edge where paint and filler are gone, exposing dark, weathered laminate and filler.
+edge where paint and filler are gone, exposing dark, weathered laminate.
 """
 
 from __future__ import annotations

@@ -150,13 +150,13 @@ def _fit_and_score(name: str, params: dict, root: Path) -> tuple[float, float]:
 @pytest.mark.usefixtures("offline")  # nothing may come from the network
 @pytest.mark.parametrize(("name", "params"), [("padim", PADIM), ("patchcore", PATCHCORE)])
 def test_packaged_weights_beat_random_ones_on_a_rendered_set(name: str, params: dict, controlled_nut_bolt: Path) -> None:
-    """Measured (image / pixel AUROC): padim 1.000 / 0.997 packaged, 1.000 / 0.974 random;
-    patchcore 1.000 / 0.994 packaged, 1.000 / 0.966 random. The controlled defects are plain enough
-    for random features to rank the images too, so "better" is measured on the maps: the packaged
-    weights leave under half the pixel-ranking error of random ones."""
+    """Measured (image / pixel AUROC) on the controlled set, which has normal variation (camera
+    response, torch, finish): padim 1.000 / 0.984 packaged, 0.889 / 0.933 random; patchcore
+    0.889–0.944 / 0.942 packaged, 0.667 / 0.811 random. The packaged weights rank the images at
+    least as well as random ones and leave under half their pixel-ranking error."""
     image_auroc, pixel_auroc = _fit_and_score(name, params, controlled_nut_bolt)
-    _, random_pixel_auroc = _fit_and_score(name, {**params, "pretrained": False}, controlled_nut_bolt)
-    assert image_auroc >= 0.95
+    random_image_auroc, random_pixel_auroc = _fit_and_score(name, {**params, "pretrained": False}, controlled_nut_bolt)
+    assert image_auroc >= max(0.85, random_image_auroc), (image_auroc, random_image_auroc)
     assert 1 - pixel_auroc <= 0.5 * (1 - random_pixel_auroc), (pixel_auroc, random_pixel_auroc)
 
 

@@ -17,3 +17,16 @@ def synthetic_set() -> SyntheticSet:
 def synthetic_set_32() -> SyntheticSet:
     """The same layout at 32×32 (seed 0), for the slowest models."""
     return make_synthetic(n_train=24, n_test_good=8, n_test_bad=8, size=32, seed=0)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One thread for torch and BLAS in a module of tiny models (they only lose to thread contention)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(threads)

@@ -18,7 +18,6 @@ import torchvision
 from scipy.spatial.distance import mahalanobis
 from sklearn.covariance import LedoitWolf
 from sklearn.metrics import roc_auc_score
-from threadpoolctl import threadpool_limits
 from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
 from mkdata.benchmark.detectors._catalogue import OWN_MODULES
@@ -69,16 +68,7 @@ CONFIGS: dict[str, dict] = {
 # standardised exp-difference) is weak here too. Both maps do localise the defects (pixel AUROC
 # 0.95 / 0.90): that is asserted instead.
 NO_IMAGE_AUROC = {"ae_ssim", "iaae"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread for torch and BLAS: these tiny models only lose to thread contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: these tiny models only lose to thread contention
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ runs as a `mkdata bench` cell. Real data (make_synthetic), real packaged Efficie
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,12 +30,7 @@ BACKBONE = {"backbone": "efficientnet_lite0", "layers": ["blocks.2", "blocks.4"]
 COVERAGE_FACTOR = 1.3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest
 
 
 @pytest.fixture(scope="module")

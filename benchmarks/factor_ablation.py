@@ -28,6 +28,7 @@ import pandas as pd
 from mkdata.benchmark.config import DEFAULT_DETECTORS, BenchConfig, DatasetSpec, DetectorSpec, Limits
 from mkdata.benchmark.report import load_results
 from mkdata.benchmark.runner import expand_cells, run_bench
+from mkdata.files import list_images
 from mkdata.generator.config import RenderConfig
 from mkdata.generator.runner import Backend, render_scenario
 from mkdata.scenes import get_scenario
@@ -72,7 +73,7 @@ def training_view(dataset: Path, n_train: int, views: Path, name: str) -> Path:
     for folder in ("test", "ground_truth"):
         if not (view / folder).exists():
             (view / folder).symlink_to((dataset / folder).resolve(), target_is_directory=True)
-    train = sorted((dataset / "train" / "good").glob("*.png"))[:n_train]
+    train = list_images(dataset / "train" / "good")[:n_train]
     if len(train) < n_train:
         raise SystemExit(f"{dataset} has {len(train)} training images, {n_train} asked")
     wanted = {image.name for image in train}

@@ -7,6 +7,7 @@ jobs from a queue, renders and writes them, and reports each record back.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -183,6 +184,7 @@ def exit_process(results: Any | None = None) -> None:
 def worker_main(config: RenderConfig, threads: int, recycle_after: int, jobs: Any, results: Any) -> None:
     """Process entry: render jobs from ``jobs`` until a None sentinel or ``recycle_after`` images.
 
+    Stops, too, once the parent process is gone (killed by a signal, it cannot stop its workers).
     Puts ("done", record), ("failed", job, traceback text), ("fatal", None, traceback text) when
     the scene cannot be built, or ("recycle", None) on ``results``.
     """
@@ -203,10 +205,11 @@ def _serve(config: RenderConfig, threads: int, recycle_after: int, jobs: Any, re
     except Exception:  # noqa: BLE001 - the parent stops the run with this text
         results.put(("fatal", None, traceback.format_exc()))
         return
+    parent = multiprocessing.parent_process()
     for _count in range(recycle_after):
         job = jobs.get()
-        if job is None:
-            return
+        if job is None or (parent is not None and not parent.is_alive()):
+            return  # the sentinel, or the run was killed (no orphan renders the rest of the queue)
         try:
             results.put(("done", renderer.render_and_write(job)))
         except Exception:  # noqa: BLE001 - reported to the parent, which decides

@@ -133,6 +133,43 @@ def test_killed_run_resumes_to_a_complete_identical_dataset(tiny: Path, tmp_path
     assert len(pd.read_parquet(tmp_path / "nut_bolt" / "manifest.parquet")) == 24
 
 
+def children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while being read
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_workers_stop_when_the_run_is_killed(tmp_path: Path) -> None:
+    """Only the CLI process is killed (an OOM kill, a closed session): its render workers must not
+    go on rendering the queue as orphans, competing with the rerun for the cores."""
+    args = with_option(with_option(TINY, "--train", "40"), "--resolution", "48")
+    process = subprocess.Popen([sys.executable, "-m", "mkdata.cli", "miad", *args, "--workers", "2", "--out", str(tmp_path)],
+                               start_new_session=True)
+    records = tmp_path / "nut_bolt" / ".records"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(records.glob("*.json"))) < 2:
+        time.sleep(0.2)
+    workers = children(process.pid)
+    assert len(workers) >= 2, "the run should have started its workers"
+    process.kill()
+    process.wait()
+    deadline = time.time() + 60
+    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.2)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "render workers outlived the killed run"
+    assert len(list(records.glob("*.json"))) < 48, "the orphans rendered the rest of the queue"
+
+
 def test_mask_covers_where_the_defect_changes_the_image() -> None:
     config = RenderConfig("nut_bolt", Path("unused"), 0, 0, 3, 96, 8, ("UV", "UB"), denoise=False)
     jobs = [ImageJob("test_bad", i, d) for i, d in enumerate(get_scenario("nut_bolt").spec.defect_types)]

@@ -75,8 +75,13 @@ def colour_ramp(material: Any, source: Any, stops: tuple[tuple[float, tuple[floa
 
 
 def set_base_colour(material: Any, colour: Any) -> None:
-    """Drive a Principled material's base colour by the socket ``colour``."""
-    material.node_tree.links.new(colour, material.node_tree.nodes["Principled BSDF"].inputs["Base Color"])
+    """Drive a Principled material's base colour by the socket ``colour``. A colour already driven
+    (by a finish's tone) is an error: linking over it would silently drop that chain, so a
+    coloured material takes its finish afterwards (``apply_finish``)."""
+    target = material.node_tree.nodes["Principled BSDF"].inputs["Base Color"]
+    if target.is_linked:
+        raise ValueError(f"material {material.name!r}: its base colour is already driven; colour it before its finish")
+    material.node_tree.links.new(colour, target)
 
 
 def mottled(material: Any, scale: float, stops: tuple[tuple[float, tuple[float, float, float]], ...]) -> None:

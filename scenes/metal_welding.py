@@ -17,6 +17,7 @@ from mkdata.scenes import geometry
 from mkdata.scenes.base import CameraShell, DefectChange, DefectTarget, Scenario, ScenarioSpec, View
 from mkdata.scenes.day import DayEnvironment
 from mkdata.scenes.decals import Decal, crack_shape, pits_shape, place_variant
+from mkdata.scenes.finish import apply_finish
 from mkdata.scenes.materials import add_noise_bump, colour_ramp, mottled, principled, set_base_colour
 from mkdata.scenes.surfaces import Degradation
 
@@ -115,9 +116,10 @@ class MetalWelding(Scenario):
         self.environment.build()
         table = principled(bp, "table_steel", (0.05, 0.05, 0.05), metallic=0.5, roughness=0.7, finish="metal")
         add_noise_bump(table, 60.0, 0.15)
-        plate = principled(bp, "plate_steel", (0.075, 0.08, 0.09), metallic=0.35, roughness=0.6, finish="metal")
+        plate = principled(bp, "plate_steel", (0.075, 0.08, 0.09), metallic=0.35, roughness=0.6)
         add_noise_bump(plate, 180.0, 0.12)
         colour_by_distance(plate, HEAT_TINT, wobble=0.008)
+        apply_finish(bp, plate, "metal")  # after the heat tint, so its streaks tone that colour
         bead = principled(bp, "weld_metal", (0.3, 0.3, 0.3), metallic=0.8, roughness=0.42)
         mottled(bead, 90.0, ((0.4, (0.34, 0.33, 0.31)), (0.62, (0.22, 0.2, 0.17)), (0.75, (0.16, 0.13, 0.1))))
         add_noise_bump(bead, 900.0, 0.08)

@@ -78,12 +78,17 @@ class Detector(ABC):
     def fit(self, images: ImageSource) -> "Detector":
         """Fit on normal training images (paths, a folder, or an N×H×W×3 uint8 array)."""
         array = load_images(images)
-        if len(array) == 0:
-            raise ValueError(f"{self.name}: the training set is empty")
-        self.image_shape = array.shape[1:3]
+        self._begin_fit(len(array), array.shape[1:3])
         self._fit(array)
         self._fitted_on = _digest(array)
         return self
+
+    def _begin_fit(self, count: int, shape: tuple[int, int]) -> None:
+        """Check and record a training set of ``count`` images of ``shape`` (H, W), before ``_fit``
+        (a detector that overrides ``fit`` to stream its images calls it too)."""
+        if count == 0:
+            raise ValueError(f"{self.name}: the training set is empty")
+        self.image_shape = shape
 
     def predict(self, images: ImageSource) -> Prediction:
         """Score images; maps (if any) come back at the images' own resolution."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +17,64 @@ ImageSource = np.ndarray | Sequence[str | Path] | str | Path
 def load_images(source: ImageSource) -> np.ndarray:
     """Return an N×H×W×3 uint8 array; all images must share one size (no silent resize)."""
     if isinstance(source, np.ndarray):
-        if source.ndim != 4 or source.shape[-1] != 3 or source.dtype != np.uint8:
-            raise ValueError(f"expected an N×H×W×3 uint8 array, got shape {source.shape} dtype {source.dtype}")
-        return source
-    paths = list_images(source) if isinstance(source, (str, Path)) else [Path(p) for p in source]
+        return _checked(source)
+    paths = image_paths(source)
     if not paths:
         return np.zeros((0, 0, 0, 3), np.uint8)
+    return _decode(paths)
+
+
+def image_paths(source: Sequence[str | Path] | str | Path) -> list[Path]:
+    """The image files of a folder (sorted by name), or the given paths."""
+    return list_images(source) if isinstance(source, (str, Path)) else [Path(p) for p in source]
+
+
+def _checked(array: np.ndarray) -> np.ndarray:
+    if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8:
+        raise ValueError(f"expected an N×H×W×3 uint8 array, got shape {array.shape} dtype {array.dtype}")
+    return array
+
+
+def _decode(paths: Sequence[Path], shape: tuple[int, int] | None = None) -> np.ndarray:
+    """The images at ``paths`` stacked; a ValueError when their sizes differ (from each other or from ``shape``)."""
     arrays = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
-    shapes = {a.shape for a in arrays}
+    shapes = {a.shape for a in arrays} | ({(*shape, 3)} if shape else set())
     if len(shapes) > 1:
         raise ValueError(f"images have different sizes {sorted(shapes)}; resize them to one size first")
     return np.stack(arrays)
+
+
+class ImageBatches:
+    """The images of a source, ``batch_size`` at a time: an array is sliced, image files are decoded one batch at a time.
+
+    ``len`` (images) and ``shape`` ((H, W), from the first file's header) are known before any pixel
+    is decoded; every batch is checked against ``shape``, as ``load_images`` checks all images.
+    After a full pass, ``digest`` is the SHA-1 of the pixels in order, the same as of the stacked array.
+    """
+
+    def __init__(self, source: ImageSource, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self._array = _checked(source) if isinstance(source, np.ndarray) else None
+        self._paths = None if self._array is not None else image_paths(source)
+        if self._array is not None:
+            self.shape: tuple[int, int] = self._array.shape[1:3]
+        elif self._paths:
+            width, height = Image.open(self._paths[0]).size
+            self.shape = (height, width)
+        else:
+            self.shape = (0, 0)
+        self.digest: str | None = None  # set by a full pass
+
+    def __len__(self) -> int:
+        return len(self._array) if self._array is not None else len(self._paths)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        sha1 = hashlib.sha1()
+        for start in range(0, len(self), self.batch_size):
+            if self._array is not None:
+                batch = self._array[start : start + self.batch_size]
+            else:
+                batch = _decode(self._paths[start : start + self.batch_size], self.shape)
+            sha1.update(np.ascontiguousarray(batch).data)
+            yield batch
+        self.digest = sha1.hexdigest()

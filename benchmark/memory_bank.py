@@ -1,8 +1,10 @@
-"""A patch-feature bank of known size, filled chunk by chunk, in half precision.
+"""Features of known size, filled chunk by chunk, then read back by index or in row ranges.
 
-It lives in RAM while it fits ``ram_budget`` bytes; a larger one is written to a file on disk as
-the chunks arrive (plain sequential writes, so the written pages stay out of the process's RSS)
-and read back memory-mapped, so that ``take`` touches only the rows it gathers.
+A bank lives in memory (RAM, or a device's memory) while it fits its budget in bytes; a larger one
+is written to a file on disk as the chunks arrive (plain sequential writes, so the written pages
+stay out of the process's RSS). From disk, ``take`` gathers rows through a memory map, touching only
+their pages, and ``rows`` reads a row range into one reused buffer with a plain read (the file's
+pages stay in the system's page cache, not in the process's RSS, however often it is scanned).
 """
 
 from __future__ import annotations
@@ -13,49 +15,76 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DTYPE = np.float16
-
 
 class MemoryBank:
-    """``rows × dim`` float16 features, appended in order, then gathered by index."""
+    """``rows × dim`` features of one dtype (float16 unless told), appended in order."""
 
-    def __init__(self, rows: int, dim: int, ram_budget: int, directory: str | Path | None = None) -> None:
+    def __init__(self, rows: int, dim: int, budget: float, directory: str | Path | None = None,
+                 dtype: torch.dtype = torch.float16, device: torch.device | str = "cpu") -> None:  # fmt: skip
         self.shape = (rows, dim)
+        self.dtype = dtype
         self.filled = 0
-        self.on_disk = rows * dim * np.dtype(DTYPE).itemsize > ram_budget
+        self.on_disk = rows * dim * dtype.itemsize > budget
         self._folder = tempfile.TemporaryDirectory(prefix="mkdata-bank-", dir=directory) if self.on_disk else None
-        self.path = Path(self._folder.name) / "bank.f16" if self._folder else None
+        self.path = Path(self._folder.name) / "bank.bin" if self._folder else None
         self._file = self.path.open("wb") if self.path else None
-        self._array: np.ndarray | None = None if self.on_disk else np.empty(self.shape, DTYPE)
+        self._tensor = None if self.on_disk else torch.empty(self.shape, dtype=dtype, device=device)
+        self._map: np.ndarray | None = None  # the file, memory-mapped for take
+        self._buffer: torch.Tensor | None = None  # rows read from the file by rows()
 
     def append(self, chunk: torch.Tensor) -> None:
         """Add the next ``len(chunk)`` rows (any float dtype and device)."""
         if chunk.shape[1] != self.shape[1] or self.filled + len(chunk) > self.shape[0]:
             raise ValueError(f"chunk of shape {tuple(chunk.shape)} does not fit a bank of {self.shape} holding {self.filled}")
-        values = chunk.detach().to("cpu", torch.float16).numpy()
         if self._file is not None:
-            self._file.write(values.tobytes())
+            self._file.write(chunk.detach().to("cpu", self.dtype).numpy().tobytes())
         else:
-            self._array[self.filled : self.filled + len(values)] = values
-        self.filled += len(values)
+            self._tensor[self.filled : self.filled + len(chunk)] = chunk.detach()
+        self.filled += len(chunk)
 
-    def _rows(self) -> np.ndarray:
+    def _complete(self) -> None:
+        """Raise unless every row is in; from then on the file is read, not written."""
         if self.filled != self.shape[0]:
             raise RuntimeError(f"the bank holds {self.filled} of its {self.shape[0]} rows")
-        if self._array is None:
+        if self._file is not None and not self._file.closed:
             self._file.close()
-            self._array = np.memmap(self.path, DTYPE, mode="r", shape=self.shape)
-        return self._array
+            self._file = self.path.open("rb", buffering=0)
+            self._map = np.memmap(self.path, torch.empty(0, dtype=self.dtype).numpy().dtype, mode="r", shape=self.shape)
+
+    def tensor(self) -> torch.Tensor:
+        """The whole bank, in memory (not a copy); a RuntimeError when it is on disk."""
+        self._complete()
+        if self._tensor is None:
+            raise RuntimeError(f"the bank is on disk ({self.path}); read it with rows() or take()")
+        return self._tensor
+
+    def rows(self, begin: int, end: int) -> torch.Tensor:
+        """Rows ``begin:end`` in the bank's dtype: a view of the bank in memory, or read from disk into
+        a buffer that the next call overwrites."""
+        self._complete()
+        if self._tensor is not None:
+            return self._tensor[begin:end]
+        count = max(0, min(end, self.shape[0]) - begin)
+        if self._buffer is None or len(self._buffer) < count:
+            self._buffer = torch.empty((count, self.shape[1]), dtype=self.dtype)
+        out = self._buffer[:count]
+        self._file.seek(begin * self.shape[1] * self.dtype.itemsize)
+        read = self._file.readinto(out.numpy().data.cast("B"))
+        if read != out.numel() * self.dtype.itemsize:
+            raise OSError(f"{self.path}: read {read} bytes of rows {begin}:{begin + count}, expected {out.numel() * self.dtype.itemsize}")
+        return out
 
     def take(self, indices: torch.Tensor) -> torch.Tensor:
-        """The rows at ``indices`` as a float32 CPU tensor (read in sorted order, returned in the given one)."""
-        order = indices.cpu().numpy()
-        unique, inverse = np.unique(order, return_inverse=True)
-        return torch.from_numpy(np.asarray(self._rows()[unique], np.float32)[inverse])
+        """The rows at ``indices`` as a float32 CPU tensor (from disk read in sorted order, returned in the given one)."""
+        self._complete()
+        if self._tensor is not None:
+            return self._tensor[indices.to(self._tensor.device)].to("cpu", torch.float32)
+        unique, inverse = np.unique(indices.cpu().numpy(), return_inverse=True)
+        return torch.from_numpy(np.asarray(self._map[unique], np.float32)[inverse])
 
     def close(self) -> None:
         """Drop the rows and delete the file, if any."""
-        self._array = None
+        self._tensor = self._map = self._buffer = None
         if self._file is not None:
             self._file.close()
         if self._folder is not None:

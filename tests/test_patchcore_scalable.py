@@ -1,6 +1,7 @@
-"""patchcore_scalable: the approximate coreset covers like the exact greedy, the bank on disk scores as the
-one in RAM, maps and scores are anomalib's, save/load round-trips, bad parameters are named, and it
-runs as a `mkdata bench` cell. Real data (make_synthetic), real packaged EfficientNet-Lite0 features."""
+"""patchcore_scalable: the approximate coreset covers like the exact greedy, banks and projections on disk
+pick and score as in RAM, a folder of images fits as the array, maps and scores are anomalib's,
+save/load round-trips, bad parameters are named, and it runs as a `mkdata bench` cell. Real data
+(make_synthetic), real packaged EfficientNet-Lite0 features."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import pytest
 import torch
 import yaml
 from anomalib.models.components import KCenterGreedy
+from PIL import Image
 from typer.testing import CliRunner
 
 from mkdata.benchmark.coreset import approximate_greedy, coverage_radius, random_projection
 from mkdata.benchmark.detectors.anomalib_models import AnomalibDetector
-from mkdata.benchmark.detectors.base import Detector
+from mkdata.benchmark.detectors.base import Detector, _digest
+from mkdata.benchmark.detectors.images import ImageBatches
 from mkdata.benchmark.detectors.registry import create
 from mkdata.benchmark.memory_bank import MemoryBank
 from mkdata.benchmark.metrics import image_auroc
@@ -75,7 +78,7 @@ def test_coreset_is_deterministic_in_its_seed(bank):
 def test_a_bank_over_its_budget_goes_to_disk_and_gives_back_the_same_rows(bank, tmp_path):
     rows = bank[:700]
     budget = rows.numel() * 2 - 1  # one byte short of the float16 rows
-    in_ram, on_disk = MemoryBank(*rows.shape, ram_budget=budget + 1), MemoryBank(*rows.shape, budget, tmp_path)
+    in_ram, on_disk = MemoryBank(*rows.shape, budget=budget + 1), MemoryBank(*rows.shape, budget, tmp_path)
     for chunk in rows.split(300):
         in_ram.append(chunk)
         on_disk.append(chunk)
@@ -89,11 +92,48 @@ def test_a_bank_over_its_budget_goes_to_disk_and_gives_back_the_same_rows(bank, 
     assert not list(tmp_path.iterdir())  # the file is gone
 
 
-def test_streamed_bank_on_disk_gives_the_same_scores_as_in_ram(fitted, data, tmp_path):
-    streamed = create("patchcore_scalable", **BACKBONE, bank_ram_mb=0, bank_dir=str(tmp_path)).fit(data.train)
+def test_projections_on_disk_read_in_chunks_give_the_same_picks_as_in_ram(bank, tmp_path):
+    features = bank @ random_projection(bank.shape[1], 128, seed=0)
+    on_disk = MemoryBank(*features.shape, budget=0, directory=tmp_path, dtype=torch.float32)
+    for chunk in features.split(250):
+        on_disk.append(chunk)
+    assert on_disk.on_disk and torch.equal(on_disk.rows(90, 410), features[90:410])
+    expected = approximate_greedy(features, 60, seed=2)
+    assert torch.equal(approximate_greedy(on_disk, 60, seed=2, chunk_rows=100), expected)  # 768 rows: 8 reads a pick
+    assert torch.equal(approximate_greedy(features, 60, seed=2, chunk_rows=100), expected)
+    on_disk.close()
+
+
+@pytest.mark.parametrize("budget", [{"bank_ram_mb": 0}, {"projection_ram_mb": 0}], ids=["bank_and_projections", "projections"])
+def test_streamed_to_disk_gives_the_same_coreset_and_scores_as_in_ram(fitted, data, tmp_path, budget):
+    streamed = create("patchcore_scalable", **BACKBONE, **budget, bank_dir=str(tmp_path)).fit(data.train)
+    assert torch.equal(streamed.module.model.memory_bank, fitted.module.model.memory_bank)
     expected = fitted.predict(data.test)
     got = streamed.predict(data.test)
     assert np.array_equal(got.scores, expected.scores) and np.array_equal(got.maps, expected.maps)
+    assert not list(tmp_path.iterdir())  # both files are gone
+
+
+def test_fitting_from_a_folder_streams_the_same_bank_and_scores_as_the_array(data, tmp_path):
+    for i, image in enumerate(data.train):
+        Image.fromarray(image).save(tmp_path / f"{i:03d}.png")
+    from_array = create("patchcore_scalable", **BACKBONE, batch_size=5).fit(data.train)  # 12 images: batches of 5, 5, 2
+    from_folder = create("patchcore_scalable", **BACKBONE, batch_size=5).fit(tmp_path)
+    assert torch.equal(from_folder.module.model.memory_bank, from_array.module.model.memory_bank)
+    assert from_folder.image_shape == from_array.image_shape == (SIZE, SIZE)
+    assert from_folder._fitted_on == from_array._fitted_on == _digest(data.train)
+    assert np.array_equal(from_folder.predict(data.test).scores, from_array.predict(data.test).scores)
+
+
+def test_image_batches_check_sizes_and_emptiness_as_fit_does(tmp_path):
+    Image.new("RGB", (SIZE, SIZE)).save(tmp_path / "a.png")
+    Image.new("RGB", (SIZE, SIZE + 1)).save(tmp_path / "b.png")
+    batches = ImageBatches(tmp_path, batch_size=1)
+    assert len(batches) == 2 and batches.shape == (SIZE, SIZE)
+    with pytest.raises(ValueError, match="different sizes"):
+        list(batches)
+    with pytest.raises(ValueError, match="training set is empty"):
+        create("patchcore_scalable", **BACKBONE).fit([])
 
 
 def test_scores_and_maps_are_anomalib_patchcores_on_the_coreset(fitted, data):
@@ -124,6 +164,7 @@ def test_save_load_round_trip(fitted, data, tmp_path):
         ({"starting_points": 2.5}, "starting_points"),
         ({"coreset_sampling_ratio": 1.5}, "coreset_sampling_ratio"),
         ({"bank_ram_mb": -1}, "bank_ram_mb"),
+        ({"projection_ram_mb": -1}, "projection_ram_mb"),
     ],
 )
 def test_bad_parameters_raise_naming_the_key(params, key):

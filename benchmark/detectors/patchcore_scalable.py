@@ -3,12 +3,16 @@
 It is the ``patchcore`` detector (same parameters, same anomalib model, pre-processing and weight
 policy) with three parts replaced:
 
-* fitting streams: each batch's patch embeddings (anomalib's feature extractor, 3×3 average
-  pooling and layer concatenation) go to a float16 ``MemoryBank`` that spills to disk past
-  ``bank_ram_mb``, and their random projection to ``projection_dim`` dimensions is kept; anomalib
-  instead stacks every float32 embedding in RAM (twice, during ``vstack``);
+* fitting streams: training images given as files (a folder or paths) are decoded ``batch_size``
+  at a time (an array is sliced the same way); each batch's patch embeddings (anomalib's feature
+  extractor, 3×3 average pooling and layer concatenation) go to a float16 ``MemoryBank`` that
+  spills to disk past ``bank_ram_mb``, and their random projection to ``projection_dim``
+  dimensions to a float32 one that spills past ``projection_ram_mb`` (on CUDA: kept on the device
+  while it takes at most half its free memory); anomalib instead decodes every image first and
+  stacks every float32 embedding in RAM (twice, during ``vstack``);
 * the coreset is the PatchCore paper's approximate greedy (``benchmark.coreset``) on those
-  projections, on the detector's device; only the picked rows are read back from the bank;
+  projections, on the detector's device (read in row chunks on every pick when they are on disk);
+  only the picked rows are read back from the bank;
 * test patches find their nearest coreset patch with faiss (``search="faiss"``, exact L2 on the
   CPU) or anomalib's chunked torch search (``"torch"``, also on a GPU); ``"auto"`` takes faiss on
   the CPU, torch on CUDA. Image scores (the paper's reweighting) and maps (upsampling, Gaussian
@@ -30,6 +34,7 @@ import torch
 from mkdata.benchmark.coreset import PROJECTION_DIM, STARTING_POINTS, approximate_greedy, coreset_size, random_projection
 from mkdata.benchmark.detectors.anomalib_data import to_tensor
 from mkdata.benchmark.detectors.base import Prediction
+from mkdata.benchmark.detectors.images import ImageBatches, ImageSource
 from mkdata.benchmark.detectors.registry import detector_class, register
 from mkdata.benchmark.detectors.torch_training import seeded, to_image_resolution, torch_device
 from mkdata.benchmark.detectors.weights import MissingWeightsError, WeightChoice
@@ -45,6 +50,7 @@ class ScalableParams(_Patchcore.Params):  # type: ignore[name-defined,misc]
 
     bank_ram_mb: float = 1024.0  # a float16 bank larger than this is written to disk
     bank_dir: str | None = None  # where a bank on disk goes (None: the system's temporary folder)
+    projection_ram_mb: float | None = None  # float32 projections larger than this go to disk (None: bank_ram_mb)
     projection_dim: int = PROJECTION_DIM  # dimensions the coreset's distances are computed in
     starting_points: int = STARTING_POINTS  # random start points of the approximate greedy
     search: str = "auto"  # nearest-neighbour search of test patches: "auto", "faiss" or "torch"
@@ -56,8 +62,9 @@ class ScalableParams(_Patchcore.Params):  # type: ignore[name-defined,misc]
         for name in ("projection_dim", "starting_points"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.bank_ram_mb < 0:
-            raise ValueError(f"bank_ram_mb must be >= 0, got {self.bank_ram_mb}")
+        for name in ("bank_ram_mb", "projection_ram_mb"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.search not in _SEARCHES:
             raise ValueError(f"search must be one of {_SEARCHES}, got {self.search!r}")
 
@@ -80,8 +87,17 @@ class ScalablePatchcore(_Patchcore):  # type: ignore[misc,valid-type]
         own = {f.name for f in fields(ScalableParams)} - {f.name for f in fields(_Patchcore.Params)}
         return {key: value for key, value in super()._anomalib_kwargs().items() if key not in own}
 
-    def _fit(self, images: np.ndarray) -> None:
+    def fit(self, images: ImageSource) -> ScalablePatchcore:
+        """``Detector.fit`` that streams: image files are decoded ``batch_size`` at a time, never all at once."""
+        batches = ImageBatches(images, self.params.batch_size)
+        self._begin_fit(len(batches), batches.shape)
+        self._fit(batches)
+        self._fitted_on = batches.digest
+        return self
+
+    def _fit(self, images: np.ndarray | ImageBatches) -> None:
         p = self.params
+        batches = images if isinstance(images, ImageBatches) else ImageBatches(images, p.batch_size)
         device = torch_device(p.device)
         try:
             self.module = self._build(WeightChoice(p.pretrained, p.weights))
@@ -90,21 +106,32 @@ class ScalablePatchcore(_Patchcore):  # type: ignore[misc,valid-type]
         model = self.module.model.to(device).eval()
         bank, projected, projection = None, None, None
         with torch.no_grad():
-            for start in range(0, len(images), p.batch_size):
-                embedding = model.reshape_embedding(self._embed(images[start : start + p.batch_size], device))
+            for batch in batches:
+                embedding = model.reshape_embedding(self._embed(batch, device))
                 if bank is None:
-                    rows = len(images) * (len(embedding) // min(p.batch_size, len(images)))
-                    bank = MemoryBank(rows, embedding.shape[1], int(p.bank_ram_mb * 2**20), p.bank_dir)
+                    rows = len(batches) * (len(embedding) // len(batch))
+                    bank = MemoryBank(rows, embedding.shape[1], p.bank_ram_mb * 2**20, p.bank_dir)
+                    projected = self._projection_bank(rows, device)
                     projection = random_projection(embedding.shape[1], p.projection_dim, p.seed, device)
-                    projected = torch.empty(rows, p.projection_dim, device=device)
-                projected[bank.filled : bank.filled + len(embedding)] = embedding @ projection
+                projected.append(embedding @ projection)
                 bank.append(embedding)
-            picks = approximate_greedy(projected, coreset_size(len(projected), p.coreset_sampling_ratio), p.seed,
-                                       p.starting_points)  # fmt: skip
-            del projected
+            size = coreset_size(rows, p.coreset_sampling_ratio)
+            picks = approximate_greedy(projected if projected.on_disk else projected.tensor(), size, p.seed,
+                                       p.starting_points, device)  # fmt: skip
+            projected.close()
             model.memory_bank = bank.take(picks).to(device)
         bank.close()
         self._index = None
+
+    def _projection_bank(self, rows: int, device: torch.device) -> MemoryBank:
+        """Room for ``rows`` float32 projections: on a CUDA device while they take at most half its free
+        memory, else in RAM up to ``projection_ram_mb`` (None: ``bank_ram_mb``), else on disk."""
+        p = self.params
+        size = rows * p.projection_dim * torch.float32.itemsize
+        if device.type == "cuda" and size <= torch.cuda.mem_get_info(device)[0] / 2:
+            return MemoryBank(rows, p.projection_dim, size, dtype=torch.float32, device=device)
+        budget = p.bank_ram_mb if p.projection_ram_mb is None else p.projection_ram_mb
+        return MemoryBank(rows, p.projection_dim, budget * 2**20, p.bank_dir, dtype=torch.float32)
 
     def _embed(self, images: np.ndarray, device: torch.device) -> torch.Tensor:
         """B×D×h×w patch embeddings, as anomalib's PatchcoreModel.forward computes them."""

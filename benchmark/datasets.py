@@ -56,15 +56,18 @@ def read_category(root: str | Path) -> DatasetSplit:
 
 
 def dataset_fingerprint(root: str | Path) -> str:
-    """Hash of the dataset's content identity: its manifest if present, else names and sizes."""
+    """Hash of the dataset's content identity: its manifest if present, else the names and sizes of
+    the images and masks the bench reads (``read_category``'s; folders behind links included)."""
     root = Path(root)
     digest = hashlib.sha256()
     manifest = root / "manifest.parquet"
     if manifest.exists():
         digest.update(manifest.read_bytes())
     else:
-        for path in sorted(root.rglob("*.png")):
-            digest.update(f"{path.relative_to(root)}:{path.stat().st_size}".encode())
+        split = read_category(root)
+        for sample in [*split.train, *split.test]:
+            for path in filter(None, (sample.path, sample.mask_path)):
+                digest.update(f"{path.relative_to(root)}:{path.stat().st_size}".encode())
     return digest.hexdigest()[:16]
 
 

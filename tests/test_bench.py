@@ -111,6 +111,29 @@ def test_rerun_skips_finished_cells(finished_run: Path, dataset: Path, tmp_path:
     assert {p: p.stat().st_mtime_ns for p in finished_run.glob("cells/*/result.json")} == stamps
 
 
+def test_a_grown_test_set_behind_a_linked_folder_is_scored_again(tmp_path: Path) -> None:
+    """A dataset whose test/ and ground_truth/ are links to another dataset's (as the factor
+    ablation's training-size views are): when the linked test set grows, a rerun scores the new
+    set instead of reusing the cell of the old one."""
+    source = write_mvtec(make_synthetic(n_train=8, n_test_good=4, n_test_bad=4, size=32, seed=1), tmp_path / "src", "syn")
+    view = tmp_path / "view"
+    (view / "train").mkdir(parents=True)
+    (view / "train" / "good").symlink_to(source / "train" / "good", target_is_directory=True)
+    for folder in ("test", "ground_truth"):
+        (view / folder).symlink_to(source / folder, target_is_directory=True)
+    config = write_config(tmp_path / "b.yaml", view, tmp_path / "out", detectors=[{"name": "ae_l2", "params": TINY_AE}],
+                          contamination={"ratios": [0.0]})
+    assert bench("--config", str(config))[0] == 0
+    first = sorted((tmp_path / "out" / "cells").glob("*/result.json"))
+    good = sorted((source / "test" / "good").iterdir())
+    (source / "test" / "good" / f"9{good[0].name}").write_bytes(good[0].read_bytes())
+    code, output = bench("--config", str(config))
+    assert code == 0, output
+    results = [json.loads(p.read_text()) for p in (tmp_path / "out" / "cells").glob("*/result.json")]
+    assert len(results) == len(first) + 1, "the cell of the old test set was reused"
+    assert sorted(r["n_test"] for r in results) == [8, 9]
+
+
 def test_a_failing_detector_is_recorded_and_the_others_finish(dataset: Path, tmp_path: Path) -> None:
     detectors = [{"name": "ae_l2", "params": TINY_AE}, {"name": "ae_l2", "params": {"epochs": 0}}]
     config = write_config(tmp_path / "b.yaml", dataset, tmp_path / "out", detectors=detectors, contamination={"ratios": [0.0]})

@@ -1,10 +1,10 @@
 """Features of known size, filled chunk by chunk, then read back by index or in row ranges.
 
 A bank lives in memory (RAM, or a device's memory) while it fits its budget in bytes; a larger one
-is written to a file on disk as the chunks arrive (plain sequential writes, so the written pages
-stay out of the process's RSS). From disk, ``take`` gathers rows through a memory map, touching only
-their pages, and ``rows`` reads a row range into one reused buffer with a plain read (the file's
-pages stay in the system's page cache, not in the process's RSS, however often it is scanned).
+is written to a file on disk as the chunks arrive and read back with plain reads: ``take`` one
+read per row it gathers, ``rows`` one read of a row range into a reused buffer. The file's pages
+stay in the system's page cache, not in the process's RSS, however often it is scanned (a memory
+map would not do: gathering 512 rows of a 297 MiB bank through one mapped 216 MiB of it).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ class MemoryBank:
         self.path = Path(self._folder.name) / "bank.bin" if self._folder else None
         self._file = self.path.open("wb") if self.path else None
         self._tensor = None if self.on_disk else torch.empty(self.shape, dtype=dtype, device=device)
-        self._map: np.ndarray | None = None  # the file, memory-mapped for take
         self._buffer: torch.Tensor | None = None  # rows read from the file by rows()
 
     def append(self, chunk: torch.Tensor) -> None:
@@ -46,10 +45,15 @@ class MemoryBank:
         """Raise unless every row is in; from then on the file is read, not written."""
         if self.filled != self.shape[0]:
             raise RuntimeError(f"the bank holds {self.filled} of its {self.shape[0]} rows")
-        if self._file is not None and not self._file.closed:
+        if self._file is not None and self._file.writable():
             self._file.close()
             self._file = self.path.open("rb", buffering=0)
-            self._map = np.memmap(self.path, torch.empty(0, dtype=self.dtype).numpy().dtype, mode="r", shape=self.shape)
+
+    def _read(self, begin: int, out: np.ndarray) -> None:
+        """Fill ``out`` with the rows from ``begin`` on, from the file."""
+        self._file.seek(begin * self.shape[1] * self.dtype.itemsize)
+        if self._file.readinto(out.data.cast("B")) != out.nbytes:
+            raise OSError(f"{self.path}: short read of {len(out)} rows from row {begin}")
 
     def tensor(self) -> torch.Tensor:
         """The whole bank, in memory (not a copy); a RuntimeError when it is on disk."""
@@ -68,10 +72,7 @@ class MemoryBank:
         if self._buffer is None or len(self._buffer) < count:
             self._buffer = torch.empty((count, self.shape[1]), dtype=self.dtype)
         out = self._buffer[:count]
-        self._file.seek(begin * self.shape[1] * self.dtype.itemsize)
-        read = self._file.readinto(out.numpy().data.cast("B"))
-        if read != out.numel() * self.dtype.itemsize:
-            raise OSError(f"{self.path}: read {read} bytes of rows {begin}:{begin + count}, expected {out.numel() * self.dtype.itemsize}")
+        self._read(begin, out.numpy())
         return out
 
     def take(self, indices: torch.Tensor) -> torch.Tensor:
@@ -80,11 +81,14 @@ class MemoryBank:
         if self._tensor is not None:
             return self._tensor[indices.to(self._tensor.device)].to("cpu", torch.float32)
         unique, inverse = np.unique(indices.cpu().numpy(), return_inverse=True)
-        return torch.from_numpy(np.asarray(self._map[unique], np.float32)[inverse])
+        rows = torch.empty((len(unique), self.shape[1]), dtype=self.dtype).numpy()
+        for row, index in zip(rows, unique.tolist()):
+            self._read(index, row)
+        return torch.from_numpy(rows.astype(np.float32)[inverse])
 
     def close(self) -> None:
         """Drop the rows and delete the file, if any."""
-        self._tensor = self._map = self._buffer = None
+        self._tensor = self._buffer = None
         if self._file is not None:
             self._file.close()
         if self._folder is not None:

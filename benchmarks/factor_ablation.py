@@ -23,9 +23,12 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from mkdata.benchmark.config import DEFAULT_DETECTORS, BenchConfig, DatasetSpec, DetectorSpec, Limits
+from mkdata.benchmark.datasets import read_category
 from mkdata.benchmark.report import load_results
 from mkdata.benchmark.runner import expand_cells, run_bench
 from mkdata.files import list_images
@@ -130,6 +133,40 @@ def curve_table(results: pd.DataFrame, scenario: str, sizes: list[int]) -> pd.Da
     return pd.DataFrame(rows).set_index("train images")
 
 
+def explained(scores: np.ndarray, groups: pd.Series) -> float:
+    """η²: the share of the scores' variance between the groups' means."""
+    centred = scores - pd.Series(scores).groupby(groups.to_numpy()).transform("mean").to_numpy()
+    return float(1 - centred.var() / scores.var())
+
+
+def score_drivers(results: pd.DataFrame, out: Path, scenario: str) -> pd.DataFrame:
+    """What the test scores of each cell follow: η² of the surface variant (US) and of the background
+    layout (UB), R² of a linear fit on the camera's radius, elevation and azimuth (UV), and the image
+    AUROC once every score is centred on its surface variant's mean (what US alone costs)."""
+    rows = []
+    for cell in results.sort_values(["dataset", "detector_name"]).itertuples():
+        view = out / "views" / cell.dataset
+        condition = cell.dataset.removeprefix(f"{scenario}-").rsplit("-n", 1)[0]
+        manifest = pd.read_parquet(out / "data" / condition / scenario / "manifest.parquet").set_index("path")
+        test = manifest.loc[[str(s.path.relative_to(view)) for s in read_category(view).test]]
+        scores = np.load(out / "bench" / "cells" / cell.key / "curves.npz")["scores"].astype(float)
+        row: dict[str, object] = {"cell": cell.dataset.removeprefix(f"{scenario}-"), "detector": cell.detector_name,
+                                  "AUROC": round(cell.image_auroc, 3)}
+        if test.surface_id.nunique() > 1:
+            row["η² surface"] = round(explained(scores, test.surface_id), 2)
+            centred = scores - pd.Series(scores).groupby(test.surface_id.to_numpy()).transform("mean").to_numpy()
+            row["AUROC, surface-centred"] = round(roc_auc_score(test.label, centred), 3)
+        if test.background_id.nunique() > 1:
+            row["η² background"] = round(explained(scores, test.background_id), 2)
+        if test.camera_elevation.nunique() > 1:
+            azimuth = np.radians(test.camera_azimuth.to_numpy())
+            design = np.column_stack([np.ones(len(test)), test.camera_radius, test.camera_elevation, np.cos(azimuth), np.sin(azimuth)])
+            residual = scores - design @ np.linalg.lstsq(design, scores, rcond=None)[0]
+            row["R² viewpoint"] = round(float(1 - residual.var() / scores.var()), 2)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["cell", "detector"])
+
+
 def verdicts(table: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
     """The issue's targets, each stated with the measured figures."""
     means = table["mean AUROC"]
@@ -158,6 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", nargs="+", default=["witness_mark"])
     parser.add_argument("--out", type=Path, default=Path("factor_ablation"), help="renders, bench cells and tables (resumable)")
+    parser.add_argument("--conditions", nargs="+", help="a subset of controlled, the factors and all (default: every one)")
     parser.add_argument("--train", type=int, default=60, help="training images of every condition's main row")
     parser.add_argument("--test-good", type=int, default=20)
     parser.add_argument("--test-bad", type=int, default=30)
@@ -182,6 +220,14 @@ def main() -> None:
               f"{args.test_bad} defective; detectors at {args.image_size}²\n"]
     for scenario in args.scenario:
         named = conditions(scenario)
+        if args.conditions:
+            unknown = set(args.conditions) - set(named)
+            if unknown:
+                raise SystemExit(f"{scenario} has no condition {sorted(unknown)}; its conditions are {list(named)}")
+            missing = {"controlled", *(["all"] if sizes else [])} - set(args.conditions)
+            if missing:
+                raise SystemExit(f"--conditions needs {sorted(missing)}: the table compares with controlled, the curve is of all")
+            named = {name: factors for name, factors in named.items() if name in args.conditions}
         views = []
         for condition, factors in named.items():
             n_render = max([args.train, *sizes]) if condition == "all" else args.train
@@ -199,6 +245,9 @@ def main() -> None:
                    "training images, 512².\n", table.to_markdown(), ""]
         if sizes:
             report += ["All factors, image AUROC at growing training sets:\n", curve.to_markdown(), ""]
+        drivers = score_drivers(pd.concat([results, curve_results]) if sizes else results, args.out, scenario)
+        report += ["What the test scores follow (η²: share of their variance between surface variants or background "
+                   "layouts; R²: of a linear fit on the viewpoint):\n", drivers.to_markdown(), ""]
         report += [f"- {line}" for line in verdicts(table, curve)] + [""]
     text = "\n".join(report)
     print("\n" + text)

@@ -13,27 +13,45 @@ model-free data and test set excluded: the detector's own memory). Coreset secon
 sparse projection included) and inside ``coreset.approximate_greedy`` (the projection is made
 while streaming), timed with a profile hook on those two functions only.
 
+``--input folder`` writes each run's training set as PNG files (100 at a time, before the "fit+"
+baseline) and fits on the folder, which ``patchcore`` decodes whole and ``patchcore_scalable``
+decodes one batch at a time. The side ``scalable_in_ram`` is ``patchcore_scalable`` fitted on an
+array with its projections held in RAM (``projection_ram_mb`` 10⁹), as it ran before it streamed
+them: beside ``scalable`` it shows what streaming the images and projections saves.
+
+``--pick-cost ROWS`` instead times one pick of ``coreset.approximate_greedy`` on ROWS × 128 random
+float32 projections: a tensor in RAM, the same rows read in chunks from RAM, and from a
+``MemoryBank`` on disk (float32 and float16; the file in the page cache, as just written).
+
     python benchmarks/patchcore_scaling.py --sizes 128 --train 250 500 1000 --ratio 0.01
     python benchmarks/patchcore_scaling.py --sides scalable --sizes 128 --train 10000 --ratio 0.001 --bank-ram-mb 256
+    python benchmarks/patchcore_scaling.py --sides scalable_in_ram scalable --input folder --sizes 128 --train 250 1000 4000 --ratio 0.001 --bank-ram-mb 16
+    python benchmarks/patchcore_scaling.py --pick-cost 1024000
     python benchmarks/patchcore_scaling.py --device cuda --sizes 256 --train 2000 5000 10000   # GPU
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-SIDES = ("anomalib", "scalable")
-NAMES = {"anomalib": "patchcore", "scalable": "patchcore_scalable"}
+SIDES = {  # side: detector, its own parameters, training input (None: --input)
+    "anomalib": ("patchcore", {}, None),
+    "scalable": ("patchcore_scalable", {}, None),
+    "scalable_in_ram": ("patchcore_scalable", {"projection_ram_mb": 1e9}, "array"),
+}
 POLL_S = 0.2
 CHUNK = 100  # training images generated at a time (make_synthetic builds them in float64)
 
@@ -52,13 +70,24 @@ def _coreset_clock(code: object, spent: list[float]) -> None:
     sys.setprofile(hook)
 
 
-def _training_set(count: int, size: int) -> np.ndarray:
+def _training_chunks(count: int, size: int) -> Iterator[np.ndarray]:
     """``count`` normal synthetic images, generated CHUNK at a time so that their float64 drafts stay small."""
     from mkdata.benchmark.synthetic import make_synthetic
 
-    chunks = [make_synthetic(n_train=min(CHUNK, count - start), n_test_good=0, n_test_bad=0, size=size, seed=start).train
-              for start in range(0, count, CHUNK)]  # fmt: skip
-    return np.concatenate(chunks)
+    for start in range(0, count, CHUNK):
+        yield make_synthetic(n_train=min(CHUNK, count - start), n_test_good=0, n_test_bad=0, size=size, seed=start).train
+
+
+def _write_training_set(count: int, size: int, folder: Path) -> Path:
+    """The ``_training_chunks`` images as PNG files in ``folder``, named in order."""
+    from PIL import Image
+
+    done = 0
+    for chunk in _training_chunks(count, size):
+        for image in chunk:
+            Image.fromarray(image).save(folder / f"{done:06d}.png", compress_level=1)
+            done += 1
+    return folder
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -71,11 +100,19 @@ def measure(args: argparse.Namespace) -> dict:
     from mkdata.benchmark.synthetic import make_synthetic
 
     torch.set_num_threads(args.threads)
-    train = _training_set(args.train, args.size)
+    name, own, source = SIDES[args.one]
+    files = contextlib.ExitStack()
+    if (source or args.input) == "folder":
+        folder = Path(files.enter_context(tempfile.TemporaryDirectory(prefix="patchcore-scaling-")))
+        train = _write_training_set(args.train, args.size, folder)
+    else:
+        train = np.empty((args.train, args.size, args.size, 3), np.uint8)  # filled in place: no second copy
+        for start, chunk in zip(range(0, args.train, CHUNK), _training_chunks(args.train, args.size)):
+            train[start : start + len(chunk)] = chunk
     test = make_synthetic(n_train=1, n_test_good=args.test // 2, n_test_bad=args.test - args.test // 2, size=args.size, seed=1)
     params = {"backbone": args.backbone, "layers": args.layers, "coreset_sampling_ratio": args.ratio,
-              "image_size": args.size, "device": args.device, "seed": 0}  # fmt: skip
-    if args.one == "scalable":
+              "image_size": args.size, "device": args.device, "seed": 0, **own}  # fmt: skip
+    if name == "patchcore_scalable":
         import faiss
 
         from mkdata.benchmark import coreset
@@ -87,7 +124,7 @@ def measure(args: argparse.Namespace) -> dict:
         from anomalib.models.components import KCenterGreedy
 
         target = KCenterGreedy.select_coreset_idxs.__code__
-    detector = create(NAMES[args.one], **params)
+    detector = create(name, **params)
     spent: list[float] = []
     _coreset_clock(target, spent)
     before_fit = _rss_mib(os.getpid())
@@ -95,6 +132,7 @@ def measure(args: argparse.Namespace) -> dict:
     detector.fit(train)
     fit_s = time.perf_counter() - start
     sys.setprofile(None)
+    files.close()
     start = time.perf_counter()
     prediction = detector.predict(test.test)
     predict_s = time.perf_counter() - start
@@ -127,7 +165,7 @@ def run_isolated(side: str, size: int, train: int, args: argparse.Namespace) -> 
     from mkdata.benchmark.runner import CELL_ENV
 
     argv = [sys.executable, __file__, "--one", side, "--size", str(size), "--train-one", str(train),
-            "--ratio", str(args.ratio), "--test", str(args.test), "--device", args.device, "--threads", str(args.threads),
+            "--ratio", str(args.ratio), "--test", str(args.test), "--device", args.device, "--threads", str(args.threads), "--input", args.input,
             "--backbone", args.backbone, "--layers", *args.layers, "--bank-ram-mb", str(args.bank_ram_mb)]  # fmt: skip
     env = {**os.environ, **CELL_ENV, "OMP_NUM_THREADS": str(args.threads)}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -164,7 +202,7 @@ def report(results: dict[tuple[int, int], dict[str, dict]], sides: list[str], cu
                ("cuda_mib", "CUDA MiB", ".0f"), ("image_auroc", "AUROC", ".3f"), ("aupro", "AUPRO", ".3f")]  # fmt: skip
     columns = [column for column in every if cuda or column[0] != "cuda_mib"]
     header = ["size", "train", "coreset rows"] + [f"{side} {title}" for side in sides for _, title, _ in columns]
-    both = set(SIDES) <= set(sides)
+    both = {"anomalib", "scalable"} <= set(sides)
     header += ["coreset ×", "RSS ×"] if both else []
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -183,9 +221,38 @@ def report(results: dict[tuple[int, int], dict[str, dict]], sides: list[str], cu
                 print(f"{side} at {size}², {train} images: {result['error']}")
 
 
+def pick_cost(rows: int, picks: int, directory: Path | None) -> None:
+    """Seconds per pick of ``approximate_greedy`` on ``rows`` random 128-d projections, by where they are read from."""
+    import torch
+
+    from mkdata.benchmark.coreset import PROJECTION_DIM, approximate_greedy
+    from mkdata.benchmark.memory_bank import MemoryBank
+
+    features = torch.randn(rows, PROJECTION_DIM, generator=torch.Generator().manual_seed(0))
+    banks = {"RAM, chunks": MemoryBank(rows, PROJECTION_DIM, math.inf, dtype=torch.float32),
+             "disk float32": MemoryBank(rows, PROJECTION_DIM, 0, directory, dtype=torch.float32),
+             "disk float16": MemoryBank(rows, PROJECTION_DIM, 0, directory, dtype=torch.float16)}  # fmt: skip
+    for bank in banks.values():
+        for chunk in features.split(CHUNK * 256):
+            bank.append(chunk)
+    print(f"| {rows} × {PROJECTION_DIM} rows | ms per pick ({picks} picks) | × tensor |\n|---|---|---|")
+    base = None
+    for label, source in {"tensor in RAM": features, **banks}.items():
+        clock = []
+        for size in (1, 1 + picks):
+            start = time.perf_counter()
+            approximate_greedy(source, size, seed=0)
+            clock.append(time.perf_counter() - start)
+        per_pick = (clock[1] - clock[0]) / picks
+        base = base or per_pick
+        print(f"| {label} | {1000 * per_pick:.1f} | {per_pick / base:.2f} |")
+    for bank in banks.values():
+        bank.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
+    parser.add_argument("--sides", nargs="+", choices=list(SIDES), default=["anomalib", "scalable"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[128, 256], help="image sides in pixels")
     parser.add_argument("--train", nargs="+", type=int, default=[250, 500, 1000, 2000], help="training-set sizes")
     parser.add_argument("--test", type=int, default=40, help="test images (half defective)")
@@ -197,11 +264,21 @@ def main() -> None:
     parser.add_argument("--bank-ram-mb", type=float, default=1024.0, help="patchcore_scalable's bank_ram_mb")
     parser.add_argument("--time-limit", type=float, default=900.0, help="seconds per run (side, size, N)")
     parser.add_argument("--memory-limit", type=float, default=16384.0, help="peak RSS MiB per run")
+    parser.add_argument("--input", choices=("array", "folder"), default="array", help="training images as one array, or as PNG files in a folder")
+    parser.add_argument("--pick-cost", type=int, metavar="ROWS", help="time coreset picks on ROWS projections instead")
+    parser.add_argument("--picks", type=int, default=20, help="picks timed by --pick-cost")
+    parser.add_argument("--bank-dir", type=Path, help="folder of --pick-cost's banks on disk (default: the system's temporary folder)")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--one", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=list(SIDES), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--train-one", type=int, dest="train_one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pick_cost:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        pick_cost(args.pick_cost, args.picks, args.bank_dir)
+        return
     if args.one:
         args.train = args.train_one
         print(json.dumps(measure(args)))

@@ -11,7 +11,8 @@ at a time on every pick; the picks are the same. All random choices come from ``
 
 What stays per point, on the distances' device, whichever the source: the squared norms and the
 squared distance to the nearest pick (two float32 vectors of n, 8 bytes a point; the latter is the
-algorithm itself), plus a third n-vector of distances per pick when the features are a tensor.
+algorithm itself), plus a third n-vector of distances per pick when the features are a tensor,
+and for a moment the random permutation of n (int64) that draws the start points.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from mkdata.benchmark.config import Cell
-from mkdata.benchmark.contamination import contaminate, load_train, source_name
-from mkdata.benchmark.datasets import DatasetSplit, load_array, load_masks, read_category
+from mkdata.benchmark.contamination import contaminate, source_name
+from mkdata.benchmark.datasets import DatasetSplit, SampleImages, load_array, load_masks, read_category
 from mkdata.benchmark.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
 from mkdata.benchmark.robust import RemovalRound, fit_robust
 from mkdata.files import write_bytes_atomic, write_png_atomic, write_text_atomic
@@ -108,13 +108,15 @@ def run_cell(cell: Cell, cell_dir: Path, protocol: EvaluationProtocol = DEFAULT_
     anomalies to every normal training image, ``replace`` keeps the training-set size.
     """
     from mkdata.benchmark.detectors.base import resolve_device
-    from mkdata.benchmark.detectors.registry import create
+    from mkdata.benchmark.detectors.registry import create, detector_class
 
     contamination = contaminate(read_category(cell.dataset_path), cell.ratio, cell.contamination_kind, cell.seed,
                                 contamination_mode)
     split = contamination.split
     size = cell.image_size
-    train = load_train(split.train, size)
+    train: np.ndarray | SampleImages = SampleImages(tuple(split.train), size)
+    if not detector_class(cell.detector.name).streams_fit:
+        train = train.load()  # decoded once; a streaming detector decodes it batch by batch, on every pass
     test = load_array(split.test, size)
     masks = load_masks(split.test, size)
     labels = np.array([s.label for s in split.test])

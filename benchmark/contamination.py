@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mkdata.benchmark.datasets import DatasetSplit, Sample, load_array
+from mkdata.benchmark.datasets import DatasetSplit, Sample, load_array, resized
 from mkdata.benchmark.synthetic_anomalies import METHODS, synthesise
 from mkdata.errors import BadInput
 from mkdata.files import list_images, pool_dir
@@ -68,6 +68,11 @@ class SyntheticSample(Sample):
         """The edited image (H×W×3 uint8) and its 0/1 mask, at the base image's resolution."""
         base = np.asarray(Image.open(self.path).convert("RGB"))
         return synthesise(base, self.defect_type, np.random.default_rng(seed_sequence(*self.stream)))
+
+    def pixels(self, size: int) -> np.ndarray:
+        """The edited image as size×size×3 uint8, resized as its written file would be on reading
+        (so a cell sees what it would read from a dataset written by ``contaminate_dataset``)."""
+        return resized(Image.fromarray(self.synthesised()[0]), size)
 
 
 @dataclass(frozen=True)
@@ -238,11 +243,5 @@ def source_name(sample: Sample, root: Path) -> str:
 
 def load_train(samples: list[Sample], size: int) -> np.ndarray:
     """``datasets.load_array`` for training samples: synthesised ones get their edited pixels
-    (synthesised at the base image's resolution, then resized the same way, so a cell sees what
-    it would read from a dataset written by ``contaminate_dataset``)."""
-    out = load_array(samples, size)
-    for i, sample in enumerate(samples):
-        if isinstance(sample, SyntheticSample):
-            image = Image.fromarray(sample.synthesised()[0])
-            out[i] = np.asarray(image if image.size == (size, size) else image.resize((size, size), Image.BILINEAR))
-    return out
+    (``SyntheticSample.pixels``); ``datasets.SampleImages`` decodes the same, when asked."""
+    return load_array(samples, size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,10 @@ class Sample:
     label: int  # 0 normal, 1 defective
     defect_type: str  # "good" for normal images
     mask_path: Path | None = None
+
+    def pixels(self, size: int) -> np.ndarray:
+        """The image as size×size×3 uint8 (``resized``)."""
+        return resized(Image.open(self.path), size)
 
 
 @dataclass
@@ -71,13 +76,43 @@ def dataset_fingerprint(root: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_array(samples: list[Sample], size: int) -> np.ndarray:
-    """N×size×size×3 uint8 images (bilinear resize when needed)."""
+def resized(image: Image.Image, size: int) -> np.ndarray:
+    """``image`` in RGB as size×size×3 uint8 (bilinear resize when needed)."""
+    image = image.convert("RGB")
+    return np.asarray(image if image.size == (size, size) else image.resize((size, size), Image.BILINEAR))
+
+
+def load_array(samples: Sequence[Sample], size: int) -> np.ndarray:
+    """N×size×size×3 uint8 images, each its sample's ``pixels`` (a synthesised anomaly's edited ones)."""
     out = np.empty((len(samples), size, size, 3), np.uint8)
     for i, sample in enumerate(samples):
-        image = Image.open(sample.path).convert("RGB")
-        out[i] = np.asarray(image if image.size == (size, size) else image.resize((size, size), Image.BILINEAR))
+        out[i] = sample.pixels(size)
     return out
+
+
+@dataclass(frozen=True)
+class SampleImages:
+    """The images of ``samples`` at size×size, decoded only when asked: ``load`` decodes them all
+    (``load_array``); indexing by an index array or a slice gives the subset, still undecoded
+    (``detectors.images.ImageBatches`` decodes one batch of it at a time)."""
+
+    samples: tuple[Sample, ...]
+    size: int
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: slice | np.ndarray | Sequence[int]) -> SampleImages:
+        return SampleImages(tuple(self.samples[i] for i in np.arange(len(self.samples))[index]), self.size)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of every image, known before any is decoded."""
+        return (self.size, self.size)
+
+    def load(self) -> np.ndarray:
+        """The N×size×size×3 uint8 array of the images."""
+        return load_array(self.samples, self.size)
 
 
 def load_masks(samples: list[Sample], size: int) -> np.ndarray:

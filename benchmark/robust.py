@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mkdata.benchmark.datasets import SampleImages
 from mkdata.benchmark.detectors.base import Detector
 from mkdata.benchmark.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
 
@@ -84,7 +85,7 @@ def to_removal(scores: np.ndarray, T: float, single: bool) -> Removal:
     return Removal(positions, shifted, median, T * median, len(above))
 
 
-def _scored(make: Callable[[], Detector], images: np.ndarray, folds: int) -> tuple[Detector | None, np.ndarray]:
+def _scored(make: Callable[[], Detector], images: np.ndarray | SampleImages, folds: int) -> tuple[Detector | None, np.ndarray]:
     """Training scores of ``images``, plus the detector when scoring fitted it on all of them.
 
     An unfitted in-sample scorer fits itself to score; out-of-fold scoring fits only fold clones.
@@ -94,13 +95,15 @@ def _scored(make: Callable[[], Detector], images: np.ndarray, folds: int) -> tup
     return (detector if detector.image_shape is not None else None), scores
 
 
-def fit_robust(make: Callable[[], Detector], images: np.ndarray, spec: WrapperSpec,
+def fit_robust(make: Callable[[], Detector], images: np.ndarray | SampleImages, spec: WrapperSpec,
                protocol: EvaluationProtocol = DEFAULT_PROTOCOL) -> RobustFit:
     """Fit a detector from ``make()`` on ``images`` under the wrapper ``spec``, logging each round.
 
-    Out-of-fold training scores use ``protocol.ranking_folds``. A round whose scoring already
-    fitted the detector on the kept images (in-sample scorers) hands that fit back when it removes
-    nothing, so the final model is not trained twice.
+    ``images``: an array, or (for a ``streams_fit`` detector) ``SampleImages``, each round's kept
+    images then a subset of it, decoded batch by batch. Out-of-fold training scores use
+    ``protocol.ranking_folds``. A round whose scoring already fitted the detector on the kept
+    images (in-sample scorers) hands that fit back when it removes nothing, so the final model is
+    not trained twice.
     """
     kept = np.arange(len(images))
     removed: list[int] = []

@@ -16,13 +16,17 @@ from anomalib.models.components import KCenterGreedy
 from PIL import Image
 from typer.testing import CliRunner
 
+from mkdata.benchmark.contamination import contaminate, load_train
 from mkdata.benchmark.coreset import approximate_greedy, coverage_radius, random_projection
+from mkdata.benchmark.datasets import SampleImages, load_array, read_category
 from mkdata.benchmark.detectors.anomalib_models import AnomalibDetector
 from mkdata.benchmark.detectors.base import Detector, _digest
 from mkdata.benchmark.detectors.images import ImageBatches
 from mkdata.benchmark.detectors.registry import create
 from mkdata.benchmark.memory_bank import MemoryBank
 from mkdata.benchmark.metrics import image_auroc
+from mkdata.benchmark.protocol import DEFAULT_PROTOCOL
+from mkdata.benchmark.robust import WrapperSpec, fit_robust
 from mkdata.benchmark.synthetic import make_synthetic, write_mvtec
 from mkdata.cli import app
 
@@ -186,3 +190,36 @@ def test_runs_as_a_bench_cell(tmp_path):
     assert [cell["status"] for cell in cells] == ["ok"]
     results = pd.read_parquet(tmp_path / "out" / "results.parquet")
     assert results.image_auroc.between(0, 1).all() and results.aupro.between(0, 1).all()
+
+
+def test_a_bench_cell_streams_its_training_set_and_scores_as_the_decoded_array(tmp_path):
+    """The cell hands the detector its training samples undecoded (``SampleImages``: IRP's rounds,
+    out-of-fold folds and the threshold's scores decode them batch by batch); its scores are those
+    of fitting on ``load_train``'s array, synthesised anomalies included."""
+    dataset = write_mvtec(make_synthetic(n_train=10, n_test_good=4, n_test_bad=4, size=32, seed=0), tmp_path, "syn")
+    params = {k: BACKBONE[k] for k in ("backbone", "layers")} | {"batch_size": 3}
+    config = tmp_path / "bench.yaml"
+    config.write_text(yaml.safe_dump({
+        "output": str(tmp_path / "out"), "datasets": [str(dataset)], "image_size": 32, "device": "cpu",
+        "detectors": [{"name": "patchcore_scalable", "params": params}],
+        "wrappers": [{"name": "irp", "T": 1.05, "max_rounds": 2}],
+        "contamination": {"kind": "synthetic", "ratios": [0.2]}, "limits": {"time_s": 300},
+    }))  # fmt: skip
+    result = CliRunner().invoke(app, ["bench", "--config", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    ((cell_dir, record),) = [(p.parent, json.loads(p.read_text())) for p in (tmp_path / "out").glob("cells/*/result.json")]
+    assert record["status"] == "ok", record["error"]
+
+    split = contaminate(read_category(dataset), 0.2, "synthetic", record["seed"], "add").split
+    train, test = load_train(split.train, 32), load_array(split.test, 32)
+
+    def make():
+        return create("patchcore_scalable", device="cpu", seed=record["seed"], image_size=32, **params)
+
+    robust = fit_robust(make, train, WrapperSpec("irp", T=1.05, max_rounds=2), DEFAULT_PROTOCOL)
+    assert record["removed"] > 0 and record["removed"] == len(robust.removed)  # a round removed images, as on the array
+    assert [[e["score"] for e in r["removed"]] for r in record["removal_log"]] == [list(r.scores) for r in robust.log]
+    assert np.array_equal(np.load(cell_dir / "curves.npz")["scores"], robust.detector.predict(test).scores)
+    threshold_scores = robust.detector.train_scores(train[robust.kept], folds=DEFAULT_PROTOCOL.threshold_folds)
+    lazy = SampleImages(tuple(split.train), 32)[robust.kept]
+    assert np.array_equal(robust.detector.train_scores(lazy, folds=DEFAULT_PROTOCOL.threshold_folds), threshold_scores)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 
+from mkdata.benchmark.datasets import SampleImages
 from mkdata.benchmark.detectors.images import ImageSource, load_images
 
 
@@ -62,6 +63,7 @@ class Detector(ABC):
     yields_map: ClassVar[bool]
     needs_weights: ClassVar[bool] = False
     train_scoring: ClassVar[TrainScoring] = "out_of_fold"  # the one declaration train_scores dispatches on
+    streams_fit: ClassVar[bool] = False  # fit and _scores decode a SampleImages batch by batch, so keep it undecoded
     Params: ClassVar[type] = CommonParams
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -112,11 +114,13 @@ class Detector(ABC):
         ``"in_sample"`` (``folds`` ignored): this detector scores them if it was fitted on exactly
         these images; an unfitted one fits itself on them first (so a caller can keep that fit);
         one fitted on other images leaves it to a fresh detector fitted on them.
+        A ``SampleImages`` given to a ``streams_fit`` detector scored out of fold stays undecoded (the
+        folds are its subsets); any other source is decoded into one array first.
         """
-        array = load_images(images)
         if self.train_scoring == "in_sample":
-            return self._in_sample_scores(array)
-        return self._out_of_fold_scores(array, folds)
+            return self._in_sample_scores(load_images(images))
+        lazy = self.streams_fit and isinstance(images, SampleImages)
+        return self._out_of_fold_scores(images if lazy else load_images(images), folds)
 
     def _fresh(self) -> "Detector":
         """An unfitted detector of the same class and parameters."""
@@ -128,7 +132,7 @@ class Detector(ABC):
         fitted = self if self._fitted_on == _digest(array) else self._fresh().fit(array)
         return fitted.predict(array).scores
 
-    def _out_of_fold_scores(self, array: np.ndarray, folds: int) -> np.ndarray:
+    def _out_of_fold_scores(self, array: np.ndarray | SampleImages, folds: int) -> np.ndarray:
         n = len(array)
         if n < 2:
             raise ValueError(f"{self.name}: need at least 2 training images for out-of-sample scores")
@@ -137,8 +141,12 @@ class Detector(ABC):
         scores = np.empty(n)
         for fold in np.array_split(order, folds):
             rest = np.setdiff1d(order, fold)
-            scores[fold] = self._fresh().fit(array[rest]).predict(array[fold]).scores
+            scores[fold] = self._fresh().fit(array[rest])._scores(array[fold])
         return scores
+
+    def _scores(self, images: ImageSource) -> np.ndarray:
+        """``predict(images).scores`` (a ``streams_fit`` detector predicts them batch by batch)."""
+        return self.predict(images).scores
 
     def save(self, path: str | Path) -> None:
         """Save to a directory: params.json plus the detector's state."""

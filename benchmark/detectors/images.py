@@ -1,4 +1,5 @@
-"""Loading detector inputs: a folder, a list of image paths, or an N×H×W×3 uint8 array."""
+"""Loading detector inputs: a folder, a list of image paths, an N×H×W×3 uint8 array, or a
+dataset's samples decoded on demand (``datasets.SampleImages``)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mkdata.benchmark.datasets import SampleImages
 from mkdata.files import list_images
 
-ImageSource = np.ndarray | Sequence[str | Path] | str | Path
+ImageSource = np.ndarray | SampleImages | Sequence[str | Path] | str | Path
 
 
 def load_images(source: ImageSource) -> np.ndarray:
     """Return an N×H×W×3 uint8 array; all images must share one size (no silent resize)."""
     if isinstance(source, np.ndarray):
         return _checked(source)
+    if isinstance(source, SampleImages):
+        return source.load()
     paths = image_paths(source)
     if not paths:
         return np.zeros((0, 0, 0, 3), np.uint8)
@@ -45,7 +49,8 @@ def _decode(paths: Sequence[Path], shape: tuple[int, int] | None = None) -> np.n
 
 
 class ImageBatches:
-    """The images of a source, ``batch_size`` at a time: an array is sliced, image files are decoded one batch at a time.
+    """The images of a source, ``batch_size`` at a time: an array is sliced, image files (and
+    ``SampleImages``) are decoded one batch at a time.
 
     ``len`` (images) and ``shape`` ((H, W), from the first file's header) are known before any pixel
     is decoded; every batch is checked against ``shape``, as ``load_images`` checks all images.
@@ -55,9 +60,12 @@ class ImageBatches:
     def __init__(self, source: ImageSource, batch_size: int) -> None:
         self.batch_size = batch_size
         self._array = _checked(source) if isinstance(source, np.ndarray) else None
-        self._paths = None if self._array is not None else image_paths(source)
+        self._samples = source if isinstance(source, SampleImages) else None
+        self._paths = None if self._array is not None or self._samples is not None else image_paths(source)
         if self._array is not None:
             self.shape: tuple[int, int] = self._array.shape[1:3]
+        elif self._samples is not None:
+            self.shape = self._samples.shape
         elif self._paths:
             width, height = Image.open(self._paths[0]).size
             self.shape = (height, width)
@@ -66,13 +74,15 @@ class ImageBatches:
         self.digest: str | None = None  # set by a full pass
 
     def __len__(self) -> int:
-        return len(self._array) if self._array is not None else len(self._paths)
+        return len(next(s for s in (self._array, self._samples, self._paths) if s is not None))
 
     def __iter__(self) -> Iterator[np.ndarray]:
         sha1 = hashlib.sha1()
         for start in range(0, len(self), self.batch_size):
             if self._array is not None:
                 batch = self._array[start : start + self.batch_size]
+            elif self._samples is not None:
+                batch = self._samples[start : start + self.batch_size].load()
             else:
                 batch = _decode(self._paths[start : start + self.batch_size], self.shape)
             sha1.update(np.ascontiguousarray(batch).data)

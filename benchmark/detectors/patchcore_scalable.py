@@ -3,13 +3,15 @@
 It is the ``patchcore`` detector (same parameters, same anomalib model, pre-processing and weight
 policy) with three parts replaced:
 
-* fitting streams: training images given as files (a folder or paths) are decoded ``batch_size``
-  at a time (an array is sliced the same way); each batch's patch embeddings (anomalib's feature
-  extractor, 3×3 average pooling and layer concatenation) go to a float16 ``MemoryBank`` that
-  spills to disk past ``bank_ram_mb``, and their random projection to ``projection_dim``
-  dimensions to a float32 one that spills past ``projection_ram_mb`` (on CUDA: kept on the device
-  while it takes at most half its free memory); anomalib instead decodes every image first and
-  stacks every float32 embedding in RAM (twice, during ``vstack``);
+* fitting streams: training images given as files (a folder or paths) or as a bench cell's
+  ``datasets.SampleImages`` are decoded ``batch_size`` at a time (an array is sliced the same
+  way), and so are the held-out folds of out-of-fold training scores (``streams_fit``); each
+  batch's patch embeddings (anomalib's feature extractor, 3×3 average pooling and layer
+  concatenation) go to a float16 ``MemoryBank`` that spills to disk past ``bank_ram_mb``, and
+  their random projection to ``projection_dim`` dimensions to a float32 one that spills past
+  ``projection_ram_mb`` (on CUDA: kept on the device while it takes at most half its free
+  memory); anomalib instead decodes every image first and stacks every float32 embedding in RAM
+  (twice, during ``vstack``);
 * the coreset is the PatchCore paper's approximate greedy (``benchmark.coreset``) on those
   projections, on the detector's device (read in row chunks on every pick when they are on disk);
   only the picked rows are read back from the bank;
@@ -77,6 +79,7 @@ class ScalablePatchcore(_Patchcore):  # type: ignore[misc,valid-type]
         "greedy coreset on 128-d projections, and faiss nearest-neighbour search"
     )
     Params = ScalableParams
+    streams_fit = True
 
     def __init__(self, params: ScalableParams) -> None:
         super().__init__(params)
@@ -94,6 +97,11 @@ class ScalablePatchcore(_Patchcore):  # type: ignore[misc,valid-type]
         self._fit(batches)
         self._fitted_on = batches.digest
         return self
+
+    def _scores(self, images: ImageSource) -> np.ndarray:
+        """Image scores, predicted ``batch_size`` images at a time (``_predict``'s own batches, so the same scores)."""
+        batches = ImageBatches(images, self.params.batch_size)
+        return np.concatenate([np.zeros(0), *(self.predict(batch).scores for batch in batches)])
 
     def _fit(self, images: np.ndarray | ImageBatches) -> None:
         p = self.params

@@ -144,7 +144,7 @@ def score_drivers(results: pd.DataFrame, out: Path, scenario: str) -> pd.DataFra
     layout (UB), R² of a linear fit on the camera's radius, elevation and azimuth (UV), and the image
     AUROC once every score is centred on its surface variant's mean (what US alone costs)."""
     rows = []
-    for cell in results.sort_values(["dataset", "detector_name"]).itertuples():
+    for cell in results.drop_duplicates("key").sort_values(["dataset", "detector_name"]).itertuples():
         view = out / "views" / cell.dataset
         condition = cell.dataset.removeprefix(f"{scenario}-").rsplit("-n", 1)[0]
         manifest = pd.read_parquet(out / "data" / condition / scenario / "manifest.parquet").set_index("path")
@@ -164,7 +164,7 @@ def score_drivers(results: pd.DataFrame, out: Path, scenario: str) -> pd.DataFra
             residual = scores - design @ np.linalg.lstsq(design, scores, rcond=None)[0]
             row["R² viewpoint"] = round(float(1 - residual.var() / scores.var()), 2)
         rows.append(row)
-    return pd.DataFrame(rows).set_index(["cell", "detector"])
+    return pd.DataFrame(rows)
 
 
 def verdicts(table: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
@@ -247,7 +247,7 @@ def main() -> None:
             report += ["All factors, image AUROC at growing training sets:\n", curve.to_markdown(), ""]
         drivers = score_drivers(pd.concat([results, curve_results]) if sizes else results, args.out, scenario)
         report += ["What the test scores follow (η²: share of their variance between surface variants or background "
-                   "layouts; R²: of a linear fit on the viewpoint):\n", drivers.to_markdown(), ""]
+                   "layouts; R²: of a linear fit on the viewpoint):\n", drivers.to_markdown(index=False), ""]
         report += [f"- {line}" for line in verdicts(table, curve)] + [""]
     text = "\n".join(report)
     print("\n" + text)

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mkdata.benchmark.datasets import DatasetSplit, Sample, load_array, resized
+from mkdata.benchmark.datasets import DatasetSplit, Sample, resized
 from mkdata.benchmark.synthetic_anomalies import METHODS, synthesise
 from mkdata.errors import BadInput
 from mkdata.files import list_images, pool_dir
@@ -239,9 +239,3 @@ def source_name(sample: Sample, root: Path) -> str:
     """A sample as a path relative to its dataset (a synthesised one: its base image#method)."""
     name = Path(os.path.relpath(sample.path, root)).as_posix()  # ../<name>_pool/... for pool images
     return f"{name}#{sample.defect_type}" if isinstance(sample, SyntheticSample) else name
-
-
-def load_train(samples: list[Sample], size: int) -> np.ndarray:
-    """``datasets.load_array`` for training samples: synthesised ones get their edited pixels
-    (``SyntheticSample.pixels``); ``datasets.SampleImages`` decodes the same, when asked."""
-    return load_array(samples, size)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from mkdata.benchmark.contaminated_dataset import MASKS, RECORD, contaminate_dataset
-from mkdata.benchmark.contamination import SyntheticSample, anomalies_needed, contaminate, load_train
+from mkdata.benchmark.contamination import SyntheticSample, anomalies_needed, contaminate
 from mkdata.benchmark.datasets import SampleImages, load_array, read_category
 from mkdata.benchmark.detectors.base import _digest
 from mkdata.benchmark.detectors.images import ImageBatches, load_images
@@ -175,16 +175,16 @@ def test_the_bench_sees_the_pixels_the_written_dataset_holds(src: Path, tmp_path
     on_the_fly = contaminate(read_category(src), 0.3, "synthetic", seed=6, mode="add")
     written = read_category(tmp_path / "dst")
     for size in (32, 24):
-        np.testing.assert_array_equal(load_train(on_the_fly.split.train, size), load_array(written.train, size))
+        np.testing.assert_array_equal(load_array(on_the_fly.split.train, size), load_array(written.train, size))
     assert on_the_fly.split.contaminated == [e["anomalous"] for e in record(tmp_path / "dst")["train"]]
 
 
-def test_sample_images_decode_what_load_train_does_subsets_and_batches_included(src: Path) -> None:
-    """The bench cell's undecoded training set: synthesised anomalies and resizes as ``load_train``."""
+def test_sample_images_decode_what_load_array_does_subsets_and_batches_included(src: Path) -> None:
+    """The bench cell's undecoded training set: synthesised anomalies and resizes as ``load_array``."""
     train = contaminate(read_category(src), 0.3, "synthetic", seed=6, mode="add").split.train
     assert any(isinstance(s, SyntheticSample) for s in train)
     for size in (32, 24):
-        expected = load_train(train, size)
+        expected = load_array(train, size)
         lazy = SampleImages(tuple(train), size)
         assert len(lazy) == len(train) and lazy.shape == (size, size)
         np.testing.assert_array_equal(lazy.load(), expected)

@@ -16,7 +16,7 @@ from anomalib.models.components import KCenterGreedy
 from PIL import Image
 from typer.testing import CliRunner
 
-from mkdata.benchmark.contamination import contaminate, load_train, source_name
+from mkdata.benchmark.contamination import contaminate, source_name
 from mkdata.benchmark.coreset import approximate_greedy, coverage_radius, random_projection
 from mkdata.benchmark.datasets import SampleImages, load_array, read_category
 from mkdata.benchmark.detectors.anomalib_models import AnomalibDetector
@@ -195,7 +195,7 @@ def test_runs_as_a_bench_cell(tmp_path):
 def test_a_bench_cell_streams_its_training_set_and_scores_as_the_decoded_array(tmp_path):
     """The cell hands the detector its training samples undecoded (``SampleImages``: IRP's rounds,
     out-of-fold folds and the threshold's scores decode them batch by batch); its scores are those
-    of fitting on ``load_train``'s array, synthesised anomalies included."""
+    of fitting on ``load_array``'s array, synthesised anomalies included."""
     dataset = write_mvtec(make_synthetic(n_train=10, n_test_good=4, n_test_bad=4, size=32, seed=0), tmp_path, "syn")
     params = {k: BACKBONE[k] for k in ("backbone", "layers")} | {"batch_size": 3}
     config = tmp_path / "bench.yaml"
@@ -211,7 +211,7 @@ def test_a_bench_cell_streams_its_training_set_and_scores_as_the_decoded_array(t
     assert record["status"] == "ok", record["error"]
 
     split = contaminate(read_category(dataset), 0.2, "synthetic", record["seed"], "add").split
-    train, test = load_train(split.train, 32), load_array(split.test, 32)
+    train, test = load_array(split.train, 32), load_array(split.test, 32)
 
     def make():
         return create("patchcore_scalable", device="cpu", seed=record["seed"], image_size=32, **params)

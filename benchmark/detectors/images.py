@@ -59,32 +59,31 @@ class ImageBatches:
 
     def __init__(self, source: ImageSource, batch_size: int) -> None:
         self.batch_size = batch_size
-        self._array = _checked(source) if isinstance(source, np.ndarray) else None
-        self._samples = source if isinstance(source, SampleImages) else None
-        self._paths = None if self._array is not None or self._samples is not None else image_paths(source)
-        if self._array is not None:
-            self.shape: tuple[int, int] = self._array.shape[1:3]
-        elif self._samples is not None:
-            self.shape = self._samples.shape
-        elif self._paths:
-            width, height = Image.open(self._paths[0]).size
-            self.shape = (height, width)
+        self._items: np.ndarray | SampleImages | list[Path]
+        if isinstance(source, np.ndarray):
+            self._items = _checked(source)
+            self.shape: tuple[int, int] = self._items.shape[1:3]
+        elif isinstance(source, SampleImages):
+            self._items, self.shape = source, source.shape
         else:
-            self.shape = (0, 0)
+            self._items = image_paths(source)
+            width, height = Image.open(self._items[0]).size if self._items else (0, 0)
+            self.shape = (height, width)
         self.digest: str | None = None  # set by a full pass
 
     def __len__(self) -> int:
-        return len(next(s for s in (self._array, self._samples, self._paths) if s is not None))
+        return len(self._items)
+
+    def _batch(self, part: np.ndarray | SampleImages | list[Path]) -> np.ndarray:
+        """The pixels of a slice of the source."""
+        if isinstance(part, np.ndarray):
+            return part
+        return part.load() if isinstance(part, SampleImages) else _decode(part, self.shape)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         sha1 = hashlib.sha1()
         for start in range(0, len(self), self.batch_size):
-            if self._array is not None:
-                batch = self._array[start : start + self.batch_size]
-            elif self._samples is not None:
-                batch = self._samples[start : start + self.batch_size].load()
-            else:
-                batch = _decode(self._paths[start : start + self.batch_size], self.shape)
+            batch = self._batch(self._items[start : start + self.batch_size])
             sha1.update(np.ascontiguousarray(batch).data)
             yield batch
         self.digest = sha1.hexdigest()

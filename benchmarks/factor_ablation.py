@@ -133,10 +133,15 @@ def curve_table(results: pd.DataFrame, scenario: str, sizes: list[int]) -> pd.Da
     return pd.DataFrame(rows).set_index("train images")
 
 
-def explained(scores: np.ndarray, groups: pd.Series) -> float:
-    """η²: the share of the scores' variance between the groups' means."""
-    centred = scores - pd.Series(scores).groupby(groups.to_numpy()).transform("mean").to_numpy()
-    return float(1 - centred.var() / scores.var())
+def centred(scores: np.ndarray, groups: pd.Series) -> np.ndarray:
+    """``scores`` less their group's mean."""
+    return scores - pd.Series(scores).groupby(groups.to_numpy()).transform("mean").to_numpy()
+
+
+def explained(scores: np.ndarray, residual: np.ndarray) -> float:
+    """The share of the scores' variance that ``residual`` (the scores less a fit) no longer has:
+    η² when the fit is the groups' means, R² for a regression."""
+    return float(1 - residual.var() / scores.var())
 
 
 def score_drivers(results: pd.DataFrame, out: Path, scenario: str) -> pd.DataFrame:
@@ -153,16 +158,16 @@ def score_drivers(results: pd.DataFrame, out: Path, scenario: str) -> pd.DataFra
         row: dict[str, object] = {"cell": cell.dataset.removeprefix(f"{scenario}-"), "detector": cell.detector_name,
                                   "AUROC": round(cell.image_auroc, 3)}
         if test.surface_id.nunique() > 1:
-            row["η² surface"] = round(explained(scores, test.surface_id), 2)
-            centred = scores - pd.Series(scores).groupby(test.surface_id.to_numpy()).transform("mean").to_numpy()
-            row["AUROC, surface-centred"] = round(roc_auc_score(test.label, centred), 3)
+            by_surface = centred(scores, test.surface_id)
+            row["η² surface"] = round(explained(scores, by_surface), 2)
+            row["AUROC, surface-centred"] = round(roc_auc_score(test.label, by_surface), 3)
         if test.background_id.nunique() > 1:
-            row["η² background"] = round(explained(scores, test.background_id), 2)
+            row["η² background"] = round(explained(scores, centred(scores, test.background_id)), 2)
         if test.camera_elevation.nunique() > 1:
             azimuth = np.radians(test.camera_azimuth.to_numpy())
             design = np.column_stack([np.ones(len(test)), test.camera_radius, test.camera_elevation, np.cos(azimuth), np.sin(azimuth)])
             residual = scores - design @ np.linalg.lstsq(design, scores, rcond=None)[0]
-            row["R² viewpoint"] = round(float(1 - residual.var() / scores.var()), 2)
+            row["R² viewpoint"] = round(explained(scores, residual), 2)
         rows.append(row)
     return pd.DataFrame(rows)
 

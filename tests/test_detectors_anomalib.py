@@ -244,16 +244,16 @@ TIMM_BACKBONED = [
 def test_every_timm_backbone_takes_a_local_file(name: str, penalty_images: Path, tmp_path: Path) -> None:
     """weights=PATH reaches the pretrained timm backbone of every model, through whichever seam it has.
 
-    Builds the model (``_build``, what ``fit`` does first) without training it: at random to learn
+    Builds the model (``build_module``, what ``fit`` does first) without training it: at random to learn
     its backbone's timm name, then from a seeded random file of that backbone.
     """
-    random_build = create(name, **fast_params(name, penalty_images))._build(RANDOM)
+    random_build = create(name, **fast_params(name, penalty_images)).build_module(RANDOM)
     backbone = {timm_name(model) for model in timm_models(random_build)}
     assert len(backbone) == 1, f"{name}: one pretrained backbone expected, found {backbone}"
     torch.manual_seed(321)
     state = timm.create_model(backbone.pop()).state_dict()
     torch.save(state, tmp_path / "backbone.pt")
-    module = create(name, **fast_params(name, penalty_images))._build(WeightChoice(weights=str(tmp_path / "backbone.pt")))
+    module = create(name, **fast_params(name, penalty_images)).build_module(WeightChoice(weights=str(tmp_path / "backbone.pt")))
     stem_key, stem = next((key, value) for key, value in state.items() if value.ndim == 4)  # the first conv
     assert any(torch.equal(p.detach(), stem) for p in module.parameters()), f"{name}: {stem_key} not loaded"
     assert not any(torch.equal(p.detach(), stem) for p in random_build.parameters())
@@ -269,11 +269,11 @@ params = json.loads(sys.argv[1])
 built_at_random, hard_coded_built, switch_unfreezes = [], [], []
 for record in RECORDS:
     detector = create(record.name, **params[record.name])
-    detector._build(RANDOM)  # random initialisation: must need nothing from the network
+    detector.build_module(RANDOM)  # random initialisation: must need nothing from the network
     built_at_random.append(record.name)
     if record.weights is not Weights.HARD_CODED:
         continue
-    kwargs = detector._anomalib_kwargs()  # anomalib's own constructor, without the compat routing:
+    kwargs = detector.anomalib_kwargs()  # anomalib's own constructor, without the compat routing:
     if "pre_trained" in inspect.signature(detector.anomalib_class.__init__).parameters:
         kwargs["pre_trained"] = False  # with its switch off
     try:

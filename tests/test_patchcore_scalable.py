@@ -203,7 +203,7 @@ def test_a_bench_cell_streams_its_training_set_and_scores_as_the_decoded_array(t
         "output": str(tmp_path / "out"), "datasets": [str(dataset)], "image_size": 32, "device": "cpu",
         "detectors": [{"name": "patchcore_scalable", "params": params}],
         "wrappers": [{"name": "irp", "T": 1.05, "max_rounds": 2}],
-        "contamination": {"kind": "synthetic", "ratios": [0.2]}, "limits": {"time_s": 300},
+        "contamination": {"kind": "synthetic", "ratios": [0.2]}, "limits": {"time_s": 900},
     }))  # fmt: skip
     result = CliRunner().invoke(app, ["bench", "--config", str(config), "--quiet"])
     assert result.exit_code == 0, result.output

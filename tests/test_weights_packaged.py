@@ -108,7 +108,7 @@ def test_every_model_that_takes_a_timm_cnn_takes_the_packaged_one(name: str) -> 
         with pytest.raises(ValueError, match=f"{name} cannot use the packaged backbone {LITE0}: it takes"):
             create(name, **params)
         return
-    module = create(name, **params)._build(WeightChoice())
+    module = create(name, **params).build_module(WeightChoice())
     stem = torch.load(packaged_location(LITE0).path, weights_only=True)["conv_stem.weight"]
     assert any(torch.equal(p.detach(), stem) for p in module.parameters())
 

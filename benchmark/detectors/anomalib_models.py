@@ -28,7 +28,7 @@ import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anomalib.models
 import numpy as np
@@ -97,6 +97,7 @@ class AnomalibDetector(Detector):
     record: AnomalibModel
     anomalib_class: type[AnomalibModule]
     Params = AnomalibParams
+    extra_params: ClassVar[frozenset[str]] = frozenset()  # a subclass's own parameters, not the anomalib model's
 
     def __init__(self, params: AnomalibParams) -> None:
         super().__init__(params)
@@ -128,9 +129,11 @@ class AnomalibDetector(Detector):
                 f"valid layers: {', '.join(available)}"
             )
 
-    # -- building ---------------------------------------------------------------------------
-    def _anomalib_kwargs(self) -> dict[str, Any]:
-        own = {f.name for f in dataclasses.fields(AnomalibParams)}
+    # -- building (public: subclasses such as patchcore_scalable build on them) ----------------
+    def anomalib_kwargs(self) -> dict[str, Any]:
+        """The anomalib constructor's arguments: the model's own parameters, the shared ones it accepts,
+        no components but the pre-processor; a subclass's ``extra_params`` are left out."""
+        own = {f.name for f in dataclasses.fields(AnomalibParams)} | self.extra_params
         accepted = inspect.signature(self.anomalib_class.__init__).parameters
         kwargs = {f.name: copy.deepcopy(getattr(self.params, f.name)) for f in dataclasses.fields(self.params)}
         kwargs = {k: v for k, v in kwargs.items() if k not in own or (k in _SHARED and k in accepted)}
@@ -138,10 +141,10 @@ class AnomalibDetector(Detector):
         kwargs["pre_processor"] = _pre_processor(self.anomalib_class, self.params.image_size)
         return kwargs
 
-    def _build(self, choice: WeightChoice) -> AnomalibModule:
+    def build_module(self, choice: WeightChoice) -> AnomalibModule:
         """The anomalib module, its pretrained parts from ``choice`` (``RANDOM`` when a saved state_dict will
         overwrite them)."""
-        kwargs = self._anomalib_kwargs()
+        kwargs = self.anomalib_kwargs()
         weights = self.record.weights
         with tempfile.TemporaryDirectory() as empty:
             if kwargs.get("dtd_dir", "") is None:
@@ -160,7 +163,7 @@ class AnomalibDetector(Detector):
     def weight_locations(self) -> list[Location]:
         """Where each pretrained file this model's build asks for would come from (builds it at random)."""
         survey = Survey(self.params.pretrained, self.params.weights)
-        self._build(survey)
+        self.build_module(survey)
         return survey.found
 
     def _load_backbones(self, module: AnomalibModule, choice: WeightChoice) -> None:
@@ -180,7 +183,7 @@ class AnomalibDetector(Detector):
         seed_everything(p.seed, workers=True, verbose=False)
         data = ArrayDataModule(to_tensor(images, p.image_size), p.batch_size)
         try:
-            self.module = self._build(WeightChoice(p.pretrained, p.weights))
+            self.module = self.build_module(WeightChoice(p.pretrained, p.weights))
             with tempfile.TemporaryDirectory() as workdir:
                 engine = Engine(
                     default_root_dir=workdir,
@@ -216,7 +219,7 @@ class AnomalibDetector(Detector):
         torch.save(self.module.state_dict(), path / "model.pt")
 
     def _load_state(self, path: Path) -> None:
-        self.module = self._build(RANDOM)
+        self.module = self.build_module(RANDOM)
         self.module.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
         self.module.eval()
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -79,16 +78,12 @@ class ScalablePatchcore(_Patchcore):  # type: ignore[misc,valid-type]
         "greedy coreset on 128-d projections, and faiss nearest-neighbour search"
     )
     Params = ScalableParams
+    extra_params = frozenset(f.name for f in fields(ScalableParams)) - frozenset(f.name for f in fields(_Patchcore.Params))
     streams_fit = True
 
     def __init__(self, params: ScalableParams) -> None:
         super().__init__(params)
         self._index = None  # faiss index over the coreset, built on first use
-
-    def _anomalib_kwargs(self) -> dict[str, Any]:
-        """``patchcore``'s constructor arguments, without this detector's own parameters."""
-        own = {f.name for f in fields(ScalableParams)} - {f.name for f in fields(_Patchcore.Params)}
-        return {key: value for key, value in super()._anomalib_kwargs().items() if key not in own}
 
     def fit(self, images: ImageSource) -> ScalablePatchcore:
         """``Detector.fit`` that streams: image files are decoded ``batch_size`` at a time, never all at once."""
@@ -108,7 +103,7 @@ class ScalablePatchcore(_Patchcore):  # type: ignore[misc,valid-type]
         batches = images if isinstance(images, ImageBatches) else ImageBatches(images, p.batch_size)
         device = torch_device(p.device)
         try:
-            self.module = self._build(WeightChoice(p.pretrained, p.weights))
+            self.module = self.build_module(WeightChoice(p.pretrained, p.weights))
         except MissingWeightsError as error:
             raise MissingWeightsError(f"{self.name}: {error}{self.record.hint}") from error
         model = self.module.model.to(device).eval()

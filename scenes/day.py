@@ -77,7 +77,7 @@ class DayEnvironment:
             norm = float(np.linalg.norm(sight))
             sight = sight / norm if norm > 1e-6 else np.array([math.cos(math.radians(view.azimuth + 180)), math.sin(math.radians(view.azimuth + 180))])
             where = Placement(view.target, math.degrees(math.atan2(sight[1], sight[0])), VIEW_SPREAD_DEG, self.distance, sight, 0.5)
-            self.surroundings.set_ground(params["ground"])
+            self.surroundings.set_ground(params["ground"], tuple(rng.uniform(-50.0, 50.0, 2)))
             self.surroundings.place(rng, self._counts(rng, params), where, (elevation, azimuth))
             return layout
         params = load_assets()[FIXED_LAYOUT].params

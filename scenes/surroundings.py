@@ -3,8 +3,12 @@
 members), built once and re-placed per image behind the inspected object.
 
 Ground materials follow Infinigen's recipe in small: several noise / Voronoi layers at scales
-from metres to millimetres drive colour ramps and chained bumps (bump, not true displacement:
-displacing a ground that spans hundreds of metres finely enough for a close-up costs too much).
+from metres to millimetres drive colour ramps and chained bumps. The relief is true displacement
+(Cycles moves the ground's vertices): heaps, ruts and tussocks of up to ``RELIEF_M`` per family
+over a 10 cm grid of the near field (±``NEAR_FIELD_M``); beyond it the ground is four flat quads,
+since a grid over hundreds of metres fine enough for a close-up would cost too much. The relief
+fades to flat at the near field's edge, so the two meet, and rises from the ground's height,
+so object feet sink into it rather than float.
 Props are background only: their names start with ``bg_``, never a scenario part's name.
 """
 
@@ -19,8 +23,11 @@ import numpy as np
 
 from mkdata.scenes import geometry
 from mkdata.scenes.materials import add_noise_bump, colour_ramp, principled, set_base_colour
+from mkdata.scenes.nodes import math_node, noise
 
 GROUND_FAMILIES = ("grass", "gravel", "soil", "concrete")
+RELIEF_M = {"grass": 0.04, "gravel": 0.06, "soil": 0.08, "concrete": 0.0}  # peak height of the displaced relief
+NEAR_FIELD_M, NEAR_FIELD_STEPS = 15.0, 300  # the displaced grid: ±15 m in 10 cm steps
 SUN_CLEARANCE_DEG = 6.0  # a prop seen from the target stays this far below the sun (no shadow on it)
 SUN_SECTOR_DEG = 40.0  # ... or this far from the sun's azimuth
 
@@ -67,6 +74,48 @@ def _bumps(material: Any, layers: tuple[tuple[Any, float, float], ...]) -> None:
             links.new(normal, bump.inputs["Normal"])
         normal = bump.outputs["Normal"]
     links.new(normal, nodes["Principled BSDF"].inputs["Normal"])
+
+
+def _relief(material: Any, peak: float, near: float) -> Any:
+    """Displace the ground by heaps of 0.3–1 m across and up to ``peak`` m high, fading to flat
+    between 60 % of ``near`` and ``near`` from the centre; returns the Mapping node that shifts them."""
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    shift = nodes.new("ShaderNodeMapping")
+    links.new(_position(material), shift.inputs["Vector"])
+    heaps = nodes.new("ShaderNodeMapRange")
+    heaps.inputs["From Min"].default_value, heaps.inputs["From Max"].default_value = 0.35, 0.65
+    links.new(noise(material, shift.outputs["Vector"], 1.5, detail=3.0).outputs["Fac"], heaps.inputs["Value"])
+    axes = nodes.new("ShaderNodeSeparateXYZ")
+    links.new(_position(material), axes.inputs[0])
+    edge = math_node(material, "MAXIMUM", math_node(material, "ABSOLUTE", axes.outputs["X"]), math_node(material, "ABSOLUTE", axes.outputs["Y"]))
+    fade = nodes.new("ShaderNodeMapRange")
+    fade.interpolation_type = "SMOOTHSTEP"
+    fade.inputs["From Min"].default_value, fade.inputs["From Max"].default_value = 0.6 * near, near
+    fade.inputs["To Min"].default_value, fade.inputs["To Max"].default_value = 1.0, 0.0
+    links.new(edge, fade.inputs["Value"])
+    displacement = nodes.new("ShaderNodeDisplacement")
+    displacement.inputs["Midlevel"].default_value, displacement.inputs["Scale"].default_value = 0.0, 1.0
+    links.new(math_node(material, "MULTIPLY", math_node(material, "MULTIPLY", heaps.outputs["Result"], peak), fade.outputs["Result"]),
+              displacement.inputs["Height"])
+    links.new(displacement.outputs["Displacement"], nodes["Material Output"].inputs["Displacement"])
+    material.displacement_method = "BOTH"
+    return shift
+
+
+def ground_mesh(size: float, near: float, steps: int, z: float) -> tuple[list[tuple[float, float, float]], list[tuple[int, ...]]]:
+    """A flat square of half-size ``size`` at height ``z``: ``steps``² quads over ±``near`` (what the
+    relief displaces), and four coarse quads from there to the edge."""
+    near = min(near, size)
+    ticks = np.linspace(-near, near, steps + 1)
+    verts = [(float(x), float(y), z) for y in ticks for x in ticks]
+    row = steps + 1
+    faces: list[tuple[int, ...]] = [(j * row + i, j * row + i + 1, (j + 1) * row + i + 1, (j + 1) * row + i) for j in range(steps) for i in range(steps)]
+    if near < size:
+        outer = len(verts)
+        verts += [(-size, -size, z), (size, -size, z), (size, size, z), (-size, size, z)]
+        inner = (0, steps, row * row - 1, row * row - row)  # the grid's corners, in the same order
+        faces += [(outer + k, outer + (k + 1) % 4, inner[(k + 1) % 4], inner[k]) for k in range(4)]
+    return verts, faces
 
 
 def ground_material(bp: Any, family: str) -> Any:
@@ -394,9 +443,9 @@ class Surroundings:
     def build(self) -> None:
         bp = self.bp
         self.grounds = {family: ground_material(bp, family) for family in GROUND_FAMILIES}
-        size = 2.0 * self.extent
-        self.ground = geometry.mesh_object(bp, "bg_ground", [(-size, -size, self.ground_z), (size, -size, self.ground_z), (size, size, self.ground_z),
-                                                              (-size, size, self.ground_z)], [(0, 1, 2, 3)], self.grounds["grass"], smooth=False)
+        self.relief_shifts = [_relief(material, RELIEF_M[family], NEAR_FIELD_M) for family, material in self.grounds.items() if RELIEF_M[family] > 0]
+        verts, faces = ground_mesh(2.0 * self.extent, NEAR_FIELD_M, NEAR_FIELD_STEPS, self.ground_z)
+        self.ground = geometry.mesh_object(bp, "bg_ground", verts, faces, self.grounds["grass"], smooth=True)
         if self.ground.data.polygons[0].normal[2] < 0:
             self.ground.data.flip_normals()
         materials = prop_materials(bp)
@@ -411,8 +460,11 @@ class Surroundings:
                 obj.hide_render = True
                 self.props.append(Prop(obj, kind, footprint, float(points[:, 2].max())))
 
-    def set_ground(self, family: str) -> None:
+    def set_ground(self, family: str, relief_shift: tuple[float, float] = (0.0, 0.0)) -> None:
+        """Give the ground ``family``'s material, its relief moved by ``relief_shift`` (m, x and y)."""
         self.ground.data.materials[0] = self.grounds[family]
+        for shift in self.relief_shifts:
+            shift.inputs["Location"].default_value = (*relief_shift, 0.0)
 
     def place(self, rng: np.random.Generator, counts: dict[str, int], where: Placement, sun: tuple[float, float]) -> int:
         """Show ``counts[kind]`` props of each kind at random spots allowed by ``where``, none in

@@ -80,13 +80,14 @@ def _relief(material: Any, peak: float, near: float) -> Any:
     """Displace the ground by heaps of 0.3–1 m across and up to ``peak`` m high, fading to flat
     between 60 % of ``near`` and ``near`` from the centre; returns the Mapping node that shifts them."""
     nodes, links = material.node_tree.nodes, material.node_tree.links
+    position = _position(material)
     shift = nodes.new("ShaderNodeMapping")
-    links.new(_position(material), shift.inputs["Vector"])
+    links.new(position, shift.inputs["Vector"])
     heaps = nodes.new("ShaderNodeMapRange")
     heaps.inputs["From Min"].default_value, heaps.inputs["From Max"].default_value = 0.35, 0.65
     links.new(noise(material, shift.outputs["Vector"], 1.5, detail=3.0).outputs["Fac"], heaps.inputs["Value"])
     axes = nodes.new("ShaderNodeSeparateXYZ")
-    links.new(_position(material), axes.inputs[0])
+    links.new(position, axes.inputs[0])
     edge = math_node(material, "MAXIMUM", math_node(material, "ABSOLUTE", axes.outputs["X"]), math_node(material, "ABSOLUTE", axes.outputs["Y"]))
     fade = nodes.new("ShaderNodeMapRange")
     fade.interpolation_type = "SMOOTHSTEP"

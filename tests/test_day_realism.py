@@ -2,8 +2,9 @@
 between images, not only in colour; with UB off it stays (up to the small lighting jitter of the
 controlled set); train and test background layouts are disjoint.
 
-The ground's relief is measured in a depth pass. catenary_dropper from its fixed pose (UV off) is looked at: its wires cover a few per cent of
+catenary_dropper from its fixed pose (UV off) is looked at: its wires cover a few per cent of
 the frame, so what changes between images is the sky, the ground and the props behind them.
+The ground's displaced relief is measured in a rendered depth pass of witness_mark's ground.
 """
 
 from __future__ import annotations

@@ -1,0 +1,101 @@
+"""Does a detector score the defect, or only the scene it sits in? For each defective test image of
+a rendered dataset this renders its defect-free twin (the same scene, view, finish and camera
+response, with the defect undone: the renderer's ``apply_defect=False``, which the mask checks
+use), fits each detector on the first N training images and prints, per detector and N:
+
+- image AUROC, good vs defective (MIAD's metric) and good vs the twins: the twins' AUROC is what
+  the test set's scenes alone give, with no defect in any image;
+- how often a defective image scores above its own twin (0.5: the image score ignores the defect);
+- how often the anomaly map's maximum lies inside the defect's mask, and the median maximum
+  inside the mask, with and without the defect, next to the good images' median score.
+
+    python benchmarks/defect_twins.py data/electrical_insulator --train 60 1000 --image-size 256
+
+Twins are written beside the dataset (``<dataset>_twins/``, the dataset's own paths) and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
+from mkdata.benchmark.config import DEFAULT_DETECTORS, DetectorSpec
+from mkdata.benchmark.datasets import Sample, read_category
+from mkdata.benchmark.detectors.registry import create
+from mkdata.files import write_png_atomic
+from mkdata.generator.inventory import planned_config
+from mkdata.generator.plan import plan_jobs
+from mkdata.generator.pool import render_in_subprocess
+
+BATCH = 25  # twins rendered per worker process
+
+
+def render_twins(dataset: Path, twins: Path) -> None:
+    """Render (or resume) the defect-free twin of every defective test image into ``twins``."""
+    config = planned_config(dataset)
+    todo = [job for job in plan_jobs(config) if job.defect_type is not None and not (twins / job.image_path).exists()]
+    for start in range(0, len(todo), BATCH):
+        batch = todo[start:start + BATCH]
+        for job, (image, _mask, _record) in zip(batch, render_in_subprocess(config, [(job, False) for job in batch])):
+            write_png_atomic(twins / job.image_path, image)
+        print(f"  twins rendered: {start + len(batch)} / {len(todo)}", flush=True)
+
+
+def mask_of(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
+    mask = Image.open(sample.mask_path).convert("L").resize(shape[::-1], Image.NEAREST)
+    return np.asarray(mask) > 127
+
+
+def compare(spec: DetectorSpec, n_train: int, dataset: Path, twins: Path, image_size: int) -> dict[str, object]:
+    """Fit ``spec`` on the first ``n_train`` training images; score good, defective and twin images."""
+    split = read_category(dataset)
+    good = [s for s in split.test if s.label == 0]
+    bad = [s for s in split.test if s.label == 1]
+    detector = create(spec.name, **{"image_size": image_size, **spec.params})
+    detector.fit([s.path for s in split.train[:n_train]])
+    scores_good = detector.predict([s.path for s in good]).scores
+    defective = detector.predict([s.path for s in bad])
+    twin = detector.predict([twins / s.path.relative_to(dataset) for s in bad])
+    labels = np.r_[np.zeros(len(good)), np.ones(len(bad))]
+    row: dict[str, object] = {
+        "detector": spec.name, "train": n_train,
+        "AUROC good vs defective": round(roc_auc_score(labels, np.r_[scores_good, defective.scores]), 3),
+        "AUROC good vs twins": round(roc_auc_score(labels, np.r_[scores_good, twin.scores]), 3),
+        "defective > own twin": round(float(np.mean(defective.scores > twin.scores)), 2),
+    }
+    if defective.maps is not None:
+        masks = [mask_of(s, m.shape) for s, m in zip(bad, defective.maps)]
+        row["map max in mask"] = round(float(np.mean([mask.ravel()[m.argmax()] for mask, m in zip(masks, defective.maps)])), 2)
+        row["median max in mask: defective / twin"] = " / ".join(
+            f"{np.median([m[mask].max() for mask, m in zip(masks, maps)]):.1f}" for maps in (defective.maps, twin.maps))
+        row["median score: good"] = round(float(np.median(scores_good)), 1)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", type=Path, help="a dataset folder written by mkdata miad")
+    parser.add_argument("--train", type=int, nargs="+", default=[60], help="training-set sizes (the first N images)")
+    parser.add_argument("--image-size", type=int, default=256, help="what the detectors see")
+    parser.add_argument("--detector", nargs=2, action="append", metavar=("NAME", "PARAMS_JSON"),
+                        help="repeatable; default: the bench's padim (EfficientNet-Lite0, packaged weights)")
+    args = parser.parse_args()
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    dataset = args.dataset.resolve()
+    twins = dataset.parent / f"{dataset.name}_twins"
+    specs = ([DetectorSpec(name, json.loads(params)) for name, params in args.detector] if args.detector
+             else [spec for spec in DEFAULT_DETECTORS if spec.name == "padim"])
+    render_twins(dataset, twins)
+    rows = [compare(spec, n, dataset, twins, args.image_size) for spec in specs for n in args.train]
+    print("\n" + pd.DataFrame(rows).to_markdown(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -56,6 +56,8 @@ def mask_of(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
 def compare(spec: DetectorSpec, n_train: int, dataset: Path, twins: Path, image_size: int) -> dict[str, object]:
     """Fit ``spec`` on the first ``n_train`` training images; score good, defective and twin images."""
     split = read_category(dataset)
+    if len(split.train) < n_train:
+        raise SystemExit(f"{dataset} has {len(split.train)} training images, {n_train} asked")
     good = [s for s in split.test if s.label == 0]
     bad = [s for s in split.test if s.label == 1]
     detector = create(spec.name, **{"image_size": image_size, **spec.params})

@@ -195,6 +195,7 @@ def test_mismatched_image_size(synthetic_set, synthetic_set_32, penalty_images: 
         ("padim", {}),  # timm backbone from the Hugging Face hub
         ("cfa", {"backbone": "resnet18"}),  # torchvision backbone from download.pytorch.org
         ("efficient_ad", {}),  # anomalib's own teacher archive (GitHub release)
+        ("patchcore_scalable", {}),  # patchcore's timm backbone, built by its own fit
     ],
 )
 @pytest.mark.usefixtures("offline")

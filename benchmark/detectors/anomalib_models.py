@@ -25,7 +25,8 @@ import dataclasses
 import enum
 import inspect
 import tempfile
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -160,6 +161,14 @@ class AnomalibDetector(Detector):
             self._load_backbones(module, choice)
         return module
 
+    @contextmanager
+    def weights_hint(self) -> Iterator[None]:
+        """A MissingWeightsError raised inside names this detector and says how to supply its weights."""
+        try:
+            yield
+        except MissingWeightsError as error:
+            raise MissingWeightsError(f"{self.name}: {error}{self.record.hint}") from error
+
     def weight_locations(self) -> list[Location]:
         """Where each pretrained file this model's build asks for would come from (builds it at random)."""
         survey = Survey(self.params.pretrained, self.params.weights)
@@ -182,7 +191,7 @@ class AnomalibDetector(Detector):
         device = torch_device(p.device)
         seed_everything(p.seed, workers=True, verbose=False)
         data = ArrayDataModule(to_tensor(images, p.image_size), p.batch_size)
-        try:
+        with self.weights_hint():
             self.module = self.build_module(WeightChoice(p.pretrained, p.weights))
             with tempfile.TemporaryDirectory() as workdir:
                 engine = Engine(
@@ -195,8 +204,6 @@ class AnomalibDetector(Detector):
                 engine.fit(self.module, datamodule=data)
                 if self.record.calibrates_on_normal:
                     engine.validate(self.module, datamodule=data)
-        except MissingWeightsError as error:
-            raise MissingWeightsError(f"{self.name}: {error}{self.record.hint}") from error
         self.module.eval()
 
     def _predict(self, images: np.ndarray) -> Prediction:

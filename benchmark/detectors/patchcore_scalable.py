@@ -38,7 +38,7 @@ from mkdata.benchmark.detectors.base import Prediction
 from mkdata.benchmark.detectors.images import ImageBatches, ImageSource
 from mkdata.benchmark.detectors.registry import detector_class, register
 from mkdata.benchmark.detectors.torch_training import seeded, to_image_resolution, torch_device
-from mkdata.benchmark.detectors.weights import MissingWeightsError, WeightChoice
+from mkdata.benchmark.detectors.weights import WeightChoice
 from mkdata.benchmark.memory_bank import MemoryBank
 
 _SEARCHES = ("auto", "faiss", "torch")
@@ -102,10 +102,8 @@ class ScalablePatchcore(_Patchcore):  # type: ignore[misc,valid-type]
         p = self.params
         batches = images if isinstance(images, ImageBatches) else ImageBatches(images, p.batch_size)
         device = torch_device(p.device)
-        try:
+        with self.weights_hint():
             self.module = self.build_module(WeightChoice(p.pretrained, p.weights))
-        except MissingWeightsError as error:
-            raise MissingWeightsError(f"{self.name}: {error}{self.record.hint}") from error
         model = self.module.model.to(device).eval()
         bank, projected, projection = None, None, None
         with torch.no_grad():

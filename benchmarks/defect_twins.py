@@ -23,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from mkdata.benchmark.config import DEFAULT_DETECTORS, DetectorSpec
-from mkdata.benchmark.datasets import Sample, read_category
+from mkdata.benchmark.datasets import DatasetSplit, load_masks, read_category
 from mkdata.benchmark.detectors.registry import create
 from mkdata.files import write_png_atomic
 from mkdata.generator.inventory import planned_config
@@ -48,23 +47,15 @@ def render_twins(dataset: Path, twins: Path) -> None:
         print(f"  twins rendered: {start + len(batch)} / {len(todo)}", flush=True)
 
 
-def mask_of(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
-    mask = Image.open(sample.mask_path).convert("L").resize(shape[::-1], Image.NEAREST)
-    return np.asarray(mask) > 127
-
-
-def compare(spec: DetectorSpec, n_train: int, dataset: Path, twins: Path, image_size: int) -> dict[str, object]:
+def compare(spec: DetectorSpec, n_train: int, split: DatasetSplit, twins: Path, image_size: int) -> dict[str, object]:
     """Fit ``spec`` on the first ``n_train`` training images; score good, defective and twin images."""
-    split = read_category(dataset)
-    if len(split.train) < n_train:
-        raise SystemExit(f"{dataset} has {len(split.train)} training images, {n_train} asked")
     good = [s for s in split.test if s.label == 0]
     bad = [s for s in split.test if s.label == 1]
     detector = create(spec.name, **{"image_size": image_size, **spec.params})
     detector.fit([s.path for s in split.train[:n_train]])
     scores_good = detector.predict([s.path for s in good]).scores
     defective = detector.predict([s.path for s in bad])
-    twin = detector.predict([twins / s.path.relative_to(dataset) for s in bad])
+    twin = detector.predict([twins / s.path.relative_to(split.root) for s in bad])
     labels = np.r_[np.zeros(len(good)), np.ones(len(bad))]
     row: dict[str, object] = {
         "detector": spec.name, "train": n_train,
@@ -73,7 +64,7 @@ def compare(spec: DetectorSpec, n_train: int, dataset: Path, twins: Path, image_
         "defective > own twin": round(float(np.mean(defective.scores > twin.scores)), 2),
     }
     if defective.maps is not None:
-        masks = [mask_of(s, m.shape) for s, m in zip(bad, defective.maps)]
+        masks = load_masks(bad, defective.maps.shape[-1]).astype(bool)
         row["map max in mask"] = round(float(np.mean([mask.ravel()[m.argmax()] for mask, m in zip(masks, defective.maps)])), 2)
         row["median max in mask: defective / twin"] = " / ".join(
             f"{np.median([m[mask].max() for mask, m in zip(masks, maps)]):.1f}" for maps in (defective.maps, twin.maps))
@@ -94,8 +85,11 @@ def main() -> None:
     twins = dataset.parent / f"{dataset.name}_twins"
     specs = ([DetectorSpec(name, json.loads(params)) for name, params in args.detector] if args.detector
              else [spec for spec in DEFAULT_DETECTORS if spec.name == "padim"])
+    split = read_category(dataset)
+    if len(split.train) < max(args.train):
+        raise SystemExit(f"{dataset} has {len(split.train)} training images, {max(args.train)} asked")
     render_twins(dataset, twins)
-    rows = [compare(spec, n, dataset, twins, args.image_size) for spec in specs for n in args.train]
+    rows = [compare(spec, n, split, twins, args.image_size) for spec in specs for n in args.train]
     print("\n" + pd.DataFrame(rows).to_markdown(index=False))
 
 

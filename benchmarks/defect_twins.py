@@ -89,8 +89,11 @@ def main() -> None:
     if len(split.train) < max(args.train):
         raise SystemExit(f"{dataset} has {len(split.train)} training images, {max(args.train)} asked")
     render_twins(dataset, twins)
-    rows = [compare(spec, n, split, twins, args.image_size) for spec in specs for n in args.train]
-    print("\n" + pd.DataFrame(rows).to_markdown(index=False))
+    rows = []
+    for spec in specs:
+        for n in args.train:
+            rows.append(compare(spec, n, split, twins, args.image_size))
+            print("\n" + pd.DataFrame(rows).to_markdown(index=False), flush=True)  # the table so far
 
 
 if __name__ == "__main__":

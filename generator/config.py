@@ -76,6 +76,10 @@ class RenderConfig:
                 raise BadInput(f"{key} must be >= 0, got {getattr(self, key)}")
         if not 16 <= self.resolution <= 8192:
             raise BadInput(f"resolution must be between 16 and 8192 pixels, got {self.resolution}")
+        if self.resolution < spec.min_resolution:
+            raise BadInput(f"resolution {self.resolution} is too small for {self.scenario}: use at least {spec.min_resolution}; "
+                           f"below it its defects ({', '.join(spec.defect_types)}, {spec.miad_defect_pixel_ratio:.2%} of the "
+                           "image in MIAD) are too few pixels to pass the visibility check")
         if self.device not in DEVICES:
             raise BadInput(f"unknown device {self.device!r}; valid devices: {', '.join(DEVICES)}")
         if self.camera not in CAMERA_MODELS:

@@ -74,6 +74,7 @@ class ScenarioSpec:
     camera: CameraShell
     description: str
     miad_defect_pixel_ratio: float  # MIAD Table 2, as a fraction (0.0036 = 0.36%)
+    min_resolution: int = 16  # smallest image size (pixels) at which its defects pass the visibility check
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Night background clutter: cabinets, pipes, drums, beams, cable reels and runs, concrete blocks
 and fences, in painted (worn), rusty, concrete, rubber and galvanised materials.
 
-Built once; per image ``place`` re-draws which objects show, their material, size, yaw and place
+Built once, with each object's material and size drawn from ``LOOK_SEED`` (the same yard in every
+dataset and worker); per image ``place`` re-draws only which objects show, their yaw and their place
 behind the object as seen from the camera (MIAD: "background objects are moved at random").
 """
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from mkdata.scenes import geometry
 from mkdata.scenes.base import View
-from mkdata.scenes.materials import add_noise_bump, assign, mottled, principled
+from mkdata.scenes.materials import add_noise_bump, mottled, principled
 
 PAINTS = {"yellow": (0.55, 0.42, 0.05), "green": (0.10, 0.22, 0.12), "grey": (0.30, 0.31, 0.32), "red": (0.45, 0.08, 0.04)}
 RUST = ((0.0, (0.12, 0.05, 0.02)), (0.5, (0.28, 0.11, 0.04)), (1.0, (0.40, 0.20, 0.08)))
@@ -23,6 +24,7 @@ CONCRETE = ((0.0, (0.16, 0.16, 0.15)), (1.0, (0.30, 0.29, 0.27)))
 # Shape builders: (bp, name, material) -> (object, height of its origin above the ground, footprint radius)
 Shape = Callable[[Any, str, Any], tuple[Any, float, float]]
 SHOW_PROBABILITY = 0.85
+LOOK_SEED = 20240  # draws each object's material and size once, at build
 
 
 def _fence(bp: Any, name: str, material: Any) -> tuple[Any, float, float]:
@@ -75,12 +77,15 @@ class Clutter:
     def __init__(self, bp: Any, count: int = 10) -> None:
         self.bp = bp
         self.materials = palette(bp)
-        self.objects: list[tuple[Any, str, float, float]] = []  # (object, kind, origin height, footprint radius)
+        self.objects: list[tuple[Any, float, float]] = []  # (object, height of its origin, footprint radius), scaled
+        rng = np.random.default_rng(LOOK_SEED)
         for i in range(count):
-            kind = KINDS[i % len(KINDS)]
-            build, allowed = SHAPES[kind]
-            obj, height, radius = build(bp, f"clutter_{i}", self.materials[allowed[0]][0])
-            self.objects.append((obj, kind, height, radius))
+            build, allowed = SHAPES[KINDS[i % len(KINDS)]]
+            choices = self.materials[allowed[int(rng.integers(len(allowed)))]]
+            obj, height, radius = build(bp, f"clutter_{i}", choices[int(rng.integers(len(choices)))])
+            size = float(rng.uniform(0.8, 1.2))
+            obj.scale = (size, size, size)
+            self.objects.append((obj, size * height, size * radius))
 
     def hide(self) -> None:
         """Hide every object (UB off: a plain dark background)."""
@@ -88,16 +93,11 @@ class Clutter:
             obj.hide_render = True
 
     def place(self, rng: np.random.Generator, view: View, ground: float) -> None:
-        """Show most objects, each in a random allowed material, size and yaw, on the ground at
-        ``ground`` behind the point of interest as seen from ``view`` (never between it and the camera)."""
-        for obj, kind, height, radius in self.objects:
+        """Show most objects, each at a random yaw, on the ground at ``ground`` behind the point of
+        interest as seen from ``view`` (never between it and the camera)."""
+        for obj, height, radius in self.objects:
             obj.hide_render = bool(rng.random() > SHOW_PROBABILITY)
-            family = SHAPES[kind][1][int(rng.integers(len(SHAPES[kind][1])))]
-            choices = self.materials[family]
-            assign(obj, choices[int(rng.integers(len(choices)))])
-            size = float(rng.uniform(0.8, 1.2))
             away = math.radians(view.azimuth + 180.0 + rng.uniform(-80.0, 80.0))
-            distance = rng.uniform(0.8, 2.8) + size * radius
-            obj.scale = (size, size, size)
-            obj.location = (view.target[0] + distance * math.cos(away), view.target[1] + distance * math.sin(away), ground + size * height)
+            distance = rng.uniform(0.8, 2.8) + radius
+            obj.location = (view.target[0] + distance * math.cos(away), view.target[1] + distance * math.sin(away), ground + height)
             obj.rotation_euler.z = rng.uniform(0, 2 * math.pi)

@@ -37,9 +37,9 @@ class ElectricalInsulator(Scenario):
                            centre=(0.0, 0.0, STRING_TOP - DISCS * SPACING / 2), centre_jitter=(0.05, 0.05, 0.25)),
         description="string of porcelain disc insulators on a steel cross-arm holding a conductor, night",
         miad_defect_pixel_ratio=0.0004,
-        # The crack is one to two pixels wide at 256²; at 72², 4 of 12 cracks fell under the
-        # visibility floor, at 64² 7 of 12; at 80² and 96², 12 of 12 rendered.
-        min_resolution=80,
+        # The crack is one to two pixels wide at 256². Cracks that fell under the visibility
+        # floor: 7 of 12 at 64², 4 of 12 at 72², 1 of 42 at 80²; none of 42 at 96², of 30 at 112².
+        min_resolution=96,
     )
 
     def build(self) -> None:

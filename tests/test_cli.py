@@ -57,11 +57,11 @@ def test_bad_input_is_one_line_with_exit_code_2(tmp_path: Path) -> None:
 
 
 def test_a_resolution_too_small_for_a_scenario_is_refused_before_anything_renders(tmp_path: Path) -> None:
-    """The insulator's crack needs 80² (measured in its module): `--scenario all` at 64² stops with
+    """The insulator's crack needs 96² (measured in its module): `--scenario all` at 64² stops with
     the minimum, before nut_bolt or any other scenario has written an image."""
     result = CliRunner().invoke(app, ["miad", "--scenario", "all", "--out", str(tmp_path / "out"), "--resolution", "64"])
     assert result.exit_code == 2, result.output
-    assert "resolution 64 is too small for electrical_insulator: use at least 80" in " ".join(result.output.split())
+    assert "resolution 64 is too small for electrical_insulator: use at least 96" in " ".join(result.output.split())
     assert not (tmp_path / "out").exists()
 
 

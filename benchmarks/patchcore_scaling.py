@@ -3,7 +3,8 @@ seconds, peak RSS (and CUDA memory), image AUROC and AUPRO, side by side in one 
 
 Data: synthetic inspection sets (``mkdata.benchmark.synthetic``): N normal training images
 (made 100 at a time, seeds 0, 100, 200, ...) and one fixed test set of ``--test`` images, half with a defect and its mask (seed 1),
-at each ``--sizes`` side. Both sides use the same backbone, layers, sampling ratio and seed
+at each ``--sizes`` side. The largest N's images are made once per size, on every core, into one
+``.npy`` file; each run reads its first N (the same images a run would make alone). Both sides use the same backbone, layers, sampling ratio and seed
 (defaults: the bench default, packaged EfficientNet-Lite0, blocks.2 + blocks.4). Each (side,
 size, N) runs in its own interpreter, with the bench cells' environment (``runner.CELL_ENV``), so
 peak RSS is its own; the parent kills a run whose RSS passes ``--memory-limit`` MiB or whose wall
@@ -42,7 +43,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -56,37 +58,48 @@ POLL_S = 0.2
 CHUNK = 100  # training images generated at a time (make_synthetic builds them in float64)
 
 
-def _coreset_clock(code: object, spent: list[float]) -> None:
-    """Add the wall time of every call of the function whose code object is ``code`` to ``spent``."""
+def _coreset_clock(code: object, spent: list[float], sync: Callable[[], None]) -> None:
+    """Add the wall time of every call of the function whose code object is ``code`` to ``spent``,
+    calling ``sync`` (CUDA's synchronize) before each reading, so that queued GPU work is counted."""
     started: dict[int, float] = {}
 
     def hook(frame, event, _arg) -> None:  # noqa: ANN001 (sys.setprofile's signature)
         if frame.f_code is code:
             if event == "call":
+                sync()
                 started[id(frame)] = time.perf_counter()
             elif event == "return":
+                sync()
                 spent.append(time.perf_counter() - started.pop(id(frame)))
 
     sys.setprofile(hook)
 
 
-def _training_chunks(count: int, size: int) -> Iterator[np.ndarray]:
-    """``count`` normal synthetic images, generated CHUNK at a time so that their float64 drafts stay small."""
+def _make_chunk(path: Path, start: int, count: int, size: int) -> None:
+    """Images ``start:start + count`` of the training file at ``path``, made from seed ``start``."""
     from mkdata.benchmark.synthetic import make_synthetic
 
-    for start in range(0, count, CHUNK):
-        yield make_synthetic(n_train=min(CHUNK, count - start), n_test_good=0, n_test_bad=0, size=size, seed=start).train
+    images = np.load(path, mmap_mode="r+")
+    images[start : start + count] = make_synthetic(n_train=count, n_test_good=0, n_test_bad=0, size=size, seed=start).train
+    images.flush()
 
 
-def _write_training_set(count: int, size: int, folder: Path) -> Path:
-    """The ``_training_chunks`` images as PNG files in ``folder``, named in order."""
+def make_training_file(count: int, size: int, path: Path) -> Path:
+    """``count`` normal synthetic images of ``size``² in the ``.npy`` file ``path``, CHUNK at a time
+    (seeds 0, CHUNK, 2·CHUNK, ...; their float64 drafts stay small), the chunks made on every core."""
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, size, size, 3)).flush()
+    starts = range(0, count, CHUNK)
+    with ProcessPoolExecutor(min(len(starts), os.cpu_count() or 1)) as pool:
+        list(pool.map(_make_chunk, *zip(*((path, start, min(CHUNK, count - start), size) for start in starts))))
+    return path
+
+
+def _write_training_set(images: np.ndarray, folder: Path) -> Path:
+    """``images`` as PNG files in ``folder``, named in order."""
     from PIL import Image
 
-    done = 0
-    for chunk in _training_chunks(count, size):
-        for image in chunk:
-            Image.fromarray(image).save(folder / f"{done:06d}.png", compress_level=1)
-            done += 1
+    for index, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{index:06d}.png", compress_level=1)
     return folder
 
 
@@ -102,13 +115,12 @@ def measure(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     name, own, source = SIDES[args.one]
     files = contextlib.ExitStack()
+    made = np.load(args.train_file, mmap_mode="r")[: args.train]
     if (source or args.input) == "folder":
         folder = Path(files.enter_context(tempfile.TemporaryDirectory(prefix="patchcore-scaling-")))
-        train = _write_training_set(args.train, args.size, folder)
+        train = _write_training_set(made, folder)
     else:
-        train = np.empty((args.train, args.size, args.size, 3), np.uint8)  # filled in place: no second copy
-        for start, chunk in zip(range(0, args.train, CHUNK), _training_chunks(args.train, args.size)):
-            train[start : start + len(chunk)] = chunk
+        train = np.array(made)  # in RAM before the "fit+" baseline, as an array a user passes
     test = make_synthetic(n_train=1, n_test_good=args.test // 2, n_test_bad=args.test - args.test // 2, size=args.size, seed=1)
     params = {"backbone": args.backbone, "layers": args.layers, "coreset_sampling_ratio": args.ratio,
               "image_size": args.size, "device": args.device, "seed": 0, **own}  # fmt: skip
@@ -125,8 +137,9 @@ def measure(args: argparse.Namespace) -> dict:
 
         target = KCenterGreedy.select_coreset_idxs.__code__
     detector = create(name, **params)
+    cuda = torch.cuda.is_available() and args.device != "cpu"
     spent: list[float] = []
-    _coreset_clock(target, spent)
+    _coreset_clock(target, spent, torch.cuda.synchronize if cuda else lambda: None)
     before_fit = _rss_mib(os.getpid())
     start = time.perf_counter()
     detector.fit(train)
@@ -136,7 +149,6 @@ def measure(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     prediction = detector.predict(test.test)
     predict_s = time.perf_counter() - start
-    cuda = torch.cuda.is_available() and args.device != "cpu"
     return {
         "fit_s": fit_s,
         "coreset_s": sum(spent),
@@ -160,11 +172,12 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
-def run_isolated(side: str, size: int, train: int, args: argparse.Namespace) -> dict:
-    """``measure`` in a fresh interpreter, stopped past the time or memory limit."""
+def run_isolated(side: str, size: int, train: int, train_file: Path, args: argparse.Namespace) -> dict:
+    """``measure`` in a fresh interpreter on the first ``train`` images of ``train_file``, stopped past
+    the time or memory limit."""
     from mkdata.benchmark.runner import CELL_ENV
 
-    argv = [sys.executable, __file__, "--one", side, "--size", str(size), "--train-one", str(train),
+    argv = [sys.executable, __file__, "--one", side, "--size", str(size), "--train-one", str(train), "--train-file", str(train_file),
             "--ratio", str(args.ratio), "--test", str(args.test), "--device", args.device, "--threads", str(args.threads), "--input", args.input,
             "--backbone", args.backbone, "--layers", *args.layers, "--bank-ram-mb", str(args.bank_ram_mb)]  # fmt: skip
     env = {**os.environ, **CELL_ENV, "OMP_NUM_THREADS": str(args.threads)}
@@ -272,6 +285,7 @@ def main() -> None:
     parser.add_argument("--one", choices=list(SIDES), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--train-one", type=int, dest="train_one", help=argparse.SUPPRESS)
+    parser.add_argument("--train-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pick_cost:
         import torch
@@ -285,16 +299,18 @@ def main() -> None:
         return
     results: dict[tuple[int, int], dict[str, dict]] = {}
     for size in args.sizes:
-        stopped: set[str] = set()
-        for train in sorted(args.train):
-            row = results.setdefault((size, train), {})
-            for side in args.sides:
-                if side in stopped:
-                    continue
-                row[side] = run_isolated(side, size, train, args)
-                print(f"{side} {size}² {train}: {row[side]}", file=sys.stderr, flush=True)
-                if "error" in row[side]:
-                    stopped.add(side)
+        with tempfile.TemporaryDirectory(prefix="patchcore-scaling-train-") as made:
+            train_file = make_training_file(max(args.train), size, Path(made) / "train.npy")
+            stopped: set[str] = set()
+            for train in sorted(args.train):
+                row = results.setdefault((size, train), {})
+                for side in args.sides:
+                    if side in stopped:
+                        continue
+                    row[side] = run_isolated(side, size, train, train_file, args)
+                    print(f"{side} {size}² {train}: {row[side]}", file=sys.stderr, flush=True)
+                    if "error" in row[side]:
+                        stopped.add(side)
     print(f"coreset_sampling_ratio {args.ratio}, {args.backbone} {'+'.join(args.layers)}, {args.test} test images, "
           f"device {args.device}, {args.threads} thread(s); limits {args.time_limit:.0f} s, {args.memory_limit:.0f} MiB per run")  # fmt: skip
     report(results, args.sides, args.device != "cpu")

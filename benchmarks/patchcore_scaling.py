@@ -88,9 +88,10 @@ def make_training_file(count: int, size: int, path: Path) -> Path:
     """``count`` normal synthetic images of ``size``² in the ``.npy`` file ``path``, CHUNK at a time
     (seeds 0, CHUNK, 2·CHUNK, ...; their float64 drafts stay small), the chunks made on every core."""
     np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, size, size, 3)).flush()
-    starts = range(0, count, CHUNK)
-    with ProcessPoolExecutor(min(len(starts), os.cpu_count() or 1)) as pool:
-        list(pool.map(_make_chunk, *zip(*((path, start, min(CHUNK, count - start), size) for start in starts))))
+    chunks = [(start, min(CHUNK, count - start)) for start in range(0, count, CHUNK)]
+    with ProcessPoolExecutor(min(len(chunks), os.cpu_count() or 1)) as pool:
+        for made in [pool.submit(_make_chunk, path, start, images, size) for start, images in chunks]:
+            made.result()  # re-raises a chunk's error
     return path
 
 

@@ -6,6 +6,9 @@ jobs from a queue, renders and writes them, and reports each record back.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import json
 import multiprocessing
 import os
@@ -142,6 +145,7 @@ class SceneRenderer:
         """Render ``job`` and write mask, image and record (in that order, each atomically)."""
         image, mask, record = self.render(job)
         purge_orphans(self.bp.bpy, keep=self.built_blocks)  # what this image left unused
+        release_free_heap()
         root = self.config.dataset_dir
         if mask is not None:
             write_png_atomic(root / job.mask_path, mask)
@@ -149,6 +153,23 @@ class SceneRenderer:
         write_text_atomic(root / job.record_path, json.dumps(record.to_dict(), sort_keys=True))
         (root / job.failure_path).unlink(missing_ok=True)
         return record
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
+    return getattr(ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim", None)
+
+
+def release_free_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim(0)``).
+
+    Cycles frees and re-allocates a displaced mesh whenever its shader changes, as the day ground's
+    does per image with UB; glibc kept those pages, so a worker's RSS grew by ~290 MiB per 100
+    wind_turbine UB images (128², 4 spp), and by ~13 MiB with this call after each image.
+    """
+    if trim := _malloc_trim():
+        trim(0)
 
 
 def _silence_blender() -> None:

@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -95,12 +95,28 @@ def make_training_file(count: int, size: int, path: Path) -> Path:
     return path
 
 
-def _write_training_set(images: np.ndarray, folder: Path) -> Path:
-    """``images`` as PNG files in ``folder``, named in order."""
+def _training_chunks(path: Path, count: int) -> Iterator[np.ndarray]:
+    """The first ``count`` images of the training file, CHUNK at a time, read with plain reads (the
+    pages of a memory map would stay in this run's RSS)."""
+    header = np.load(path, mmap_mode="r")
+    shape, offset = header.shape[1:], header.offset
+    del header
+    with path.open("rb") as file:
+        file.seek(offset)
+        for start in range(0, count, CHUNK):
+            images = min(CHUNK, count - start)
+            yield np.fromfile(file, np.uint8, images * math.prod(shape)).reshape(images, *shape)
+
+
+def _write_training_set(path: Path, count: int, folder: Path) -> Path:
+    """The first ``count`` images of the training file as PNG files in ``folder``, named in order."""
     from PIL import Image
 
-    for index, image in enumerate(images):
-        Image.fromarray(image).save(folder / f"{index:06d}.png", compress_level=1)
+    done = 0
+    for chunk in _training_chunks(path, count):
+        for image in chunk:
+            Image.fromarray(image).save(folder / f"{done:06d}.png", compress_level=1)
+            done += 1
     return folder
 
 
@@ -116,12 +132,13 @@ def measure(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     name, own, source = SIDES[args.one]
     files = contextlib.ExitStack()
-    made = np.load(args.train_file, mmap_mode="r")[: args.train]
     if (source or args.input) == "folder":
         folder = Path(files.enter_context(tempfile.TemporaryDirectory(prefix="patchcore-scaling-")))
-        train = _write_training_set(made, folder)
+        train = _write_training_set(args.train_file, args.train, folder)
     else:
-        train = np.array(made)  # in RAM before the "fit+" baseline, as an array a user passes
+        train = np.empty((args.train, args.size, args.size, 3), np.uint8)  # filled in place: no second copy
+        for start, chunk in zip(range(0, args.train, CHUNK), _training_chunks(args.train_file, args.train)):
+            train[start : start + len(chunk)] = chunk
     test = make_synthetic(n_train=1, n_test_good=args.test // 2, n_test_bad=args.test - args.test // 2, size=args.size, seed=1)
     params = {"backbone": args.backbone, "layers": args.layers, "coreset_sampling_ratio": args.ratio,
               "image_size": args.size, "device": args.device, "seed": 0, **own}  # fmt: skip

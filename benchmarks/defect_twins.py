@@ -12,6 +12,8 @@ use), fits each detector on the first N training images and prints, per detector
     python benchmarks/defect_twins.py data/electrical_insulator --train 60 1000 --image-size 256
 
 Twins are written beside the dataset (``<dataset>_twins/``, the dataset's own paths) and reused.
+``--scores DIR`` also writes each defective image's figures, with its manifest row (view, surface
+variant, background), to ``DIR/<detector>_<N>.csv``, to break the table down by factor.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sklearn.metrics import roc_auc_score
 from mkdata.benchmark.config import DEFAULT_DETECTORS, DetectorSpec
 from mkdata.benchmark.datasets import DatasetSplit, load_masks, read_category
 from mkdata.benchmark.detectors.registry import create
-from mkdata.files import write_png_atomic
+from mkdata.files import write_png_atomic, write_text_atomic
 from mkdata.generator.inventory import planned_config
 from mkdata.generator.plan import plan_jobs
 from mkdata.generator.pool import render_in_subprocess
@@ -47,8 +49,10 @@ def render_twins(dataset: Path, twins: Path) -> None:
         print(f"  twins rendered: {start + len(batch)} / {len(todo)}", flush=True)
 
 
-def compare(spec: DetectorSpec, n_train: int, split: DatasetSplit, twins: Path, image_size: int) -> dict[str, object]:
-    """Fit ``spec`` on the first ``n_train`` training images; score good, defective and twin images."""
+def compare(spec: DetectorSpec, n_train: int, split: DatasetSplit, twins: Path, image_size: int,
+            scores_dir: Path | None = None) -> dict[str, object]:
+    """Fit ``spec`` on the first ``n_train`` training images; score good, defective and twin images
+    (each defective image's figures go to ``scores_dir`` when given)."""
     good = [s for s in split.test if s.label == 0]
     bad = [s for s in split.test if s.label == 1]
     detector = create(spec.name, **{"image_size": image_size, **spec.params})
@@ -63,12 +67,20 @@ def compare(spec: DetectorSpec, n_train: int, split: DatasetSplit, twins: Path, 
         "AUROC good vs twins": round(roc_auc_score(labels, np.r_[scores_good, twin.scores]), 3),
         "defective > own twin": round(float(np.mean(defective.scores > twin.scores)), 2),
     }
+    per_image = pd.DataFrame({"path": [str(s.path.relative_to(split.root)) for s in bad],
+                              "score": defective.scores, "twin_score": twin.scores})
     if defective.maps is not None:
         masks = load_masks(bad, defective.maps.shape[-1]).astype(bool)
-        row["map max in mask"] = round(float(np.mean([mask.ravel()[m.argmax()] for mask, m in zip(masks, defective.maps)])), 2)
-        row["median max in mask: defective / twin"] = " / ".join(
-            f"{np.median([m[mask].max() for mask, m in zip(masks, maps)]):.1f}" for maps in (defective.maps, twin.maps))
+        per_image["argmax_in_mask"] = [bool(mask.ravel()[m.argmax()]) for mask, m in zip(masks, defective.maps)]
+        per_image["mask_max"] = [float(m[mask].max()) for mask, m in zip(masks, defective.maps)]
+        per_image["twin_mask_max"] = [float(m[mask].max()) for mask, m in zip(masks, twin.maps)]
+        row["map max in mask"] = round(float(per_image["argmax_in_mask"].mean()), 2)
+        row["median max in mask: defective / twin"] = (
+            f"{per_image['mask_max'].median():.1f} / {per_image['twin_mask_max'].median():.1f}")
         row["median score: good"] = round(float(np.median(scores_good)), 1)
+    if scores_dir is not None:
+        manifest = pd.read_csv(split.root / "manifest.csv")
+        write_text_atomic(scores_dir / f"{spec.name}_{n_train}.csv", per_image.merge(manifest, on="path", how="left").to_csv(index=False))
     return row
 
 
@@ -79,6 +91,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=256, help="what the detectors see")
     parser.add_argument("--detector", nargs=2, action="append", metavar=("NAME", "PARAMS_JSON"),
                         help="repeatable; default: the bench's padim (EfficientNet-Lite0, packaged weights)")
+    parser.add_argument("--scores", type=Path, help="a folder for each defective image's figures (CSV per detector and N)")
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
     dataset = args.dataset.resolve()
@@ -92,7 +105,7 @@ def main() -> None:
     rows = []
     for spec in specs:
         for n in args.train:
-            rows.append(compare(spec, n, split, twins, args.image_size))
+            rows.append(compare(spec, n, split, twins, args.image_size, args.scores))
             print("\n" + pd.DataFrame(rows).to_markdown(index=False), flush=True)  # the table so far
 
 

@@ -28,7 +28,8 @@ class CameraShell:
 
     Angles in degrees; azimuth θ around +Z from +X, elevation φ above the XY plane. ``fixed`` is
     the (radius, azimuth, elevation) used when UV is off. ``centre`` is the point of interest
-    (metres); with UV on it moves by up to ``centre_jitter`` along each axis.
+    (metres); with UV on it moves by up to ``centre_jitter`` along each axis. The lens is
+    BlenderProc's default: a 39.6° horizontal field of view (50 mm on a 36 mm sensor).
     """
 
     radius: tuple[float, float]
@@ -37,7 +38,6 @@ class CameraShell:
     fixed: tuple[float, float, float]
     centre: tuple[float, float, float]
     centre_jitter: tuple[float, float, float]
-    lens_mm: float = 50.0
 
 
 @dataclass(frozen=True)

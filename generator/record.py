@@ -22,6 +22,7 @@ class ImageRecord:
     camera_radius: float
     camera_azimuth: float
     camera_elevation: float
+    camera_lens_mm: float  # focal length on a 36 mm sensor, as Blender rendered it
     factor_UV: bool
     factor_UB: bool
     factor_US: bool

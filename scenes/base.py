@@ -28,8 +28,9 @@ class CameraShell:
 
     Angles in degrees; azimuth θ around +Z from +X, elevation φ above the XY plane. ``fixed`` is
     the (radius, azimuth, elevation) used when UV is off. ``centre`` is the point of interest
-    (metres); with UV on it moves by up to ``centre_jitter`` along each axis. The lens is
-    BlenderProc's default: a 39.6° horizontal field of view (50 mm on a 36 mm sensor).
+    (metres); with UV on it moves by up to ``centre_jitter`` along each axis. ``lens_mm`` is the
+    focal length on a 36 mm (full-frame) sensor: 50 mm gives a 39.6° horizontal field of view,
+    100 mm 20.4°.
     """
 
     radius: tuple[float, float]
@@ -38,6 +39,7 @@ class CameraShell:
     fixed: tuple[float, float, float]
     centre: tuple[float, float, float]
     centre_jitter: tuple[float, float, float]
+    lens_mm: float = 50.0
 
 
 @dataclass(frozen=True)
@@ -172,4 +174,4 @@ class Scenario(ABC):
         shell, free = self.spec.camera, "UV" in self.factors
         pose = sample_viewpoint(rng, shell, split, free)
         target = np.asarray(shell.centre, float) + (rng.uniform(-1, 1, 3) * np.asarray(shell.centre_jitter) if free else 0.0)
-        return View(*pose, location=place_camera(self.bp, target, *pose), target=target)
+        return View(*pose, location=place_camera(self.bp, target, *pose, lens_mm=shell.lens_mm), target=target)

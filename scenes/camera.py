@@ -50,8 +50,10 @@ def spherical_to_cartesian(radius: float, azimuth_deg: float, elevation_deg: flo
     return radius * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
 
 
-def place_camera(bp: Any, target: np.ndarray, radius: float, azimuth_deg: float, elevation_deg: float) -> np.ndarray:
-    """Put the (single, frame-0) camera on the shell looking at ``target``; returns its location."""
+def place_camera(bp: Any, target: np.ndarray, radius: float, azimuth_deg: float, elevation_deg: float, lens_mm: float) -> np.ndarray:
+    """Put the (single, frame-0) camera with a ``lens_mm`` lens (36 mm sensor) on the shell
+    looking at ``target``; returns its location."""
+    bp.camera.set_intrinsics_from_blender_params(lens=lens_mm, lens_unit="MILLIMETERS")
     location = np.asarray(target, float) + spherical_to_cartesian(radius, azimuth_deg, elevation_deg)
     rotation = bp.camera.rotation_from_forward_vec(np.asarray(target, float) - location)
     bp.utility.reset_keyframes()

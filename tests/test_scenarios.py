@@ -135,11 +135,15 @@ def test_every_scenario_renders_many_images_per_worker_through_the_cli(tmp_path:
     """The production path (CLI → pool → worker: render, write, clean up Blender data) keeps what
     a scenario caches across images (decal shapes, background images, materials, hidden twins)
     alive: one worker renders each scenario's images, defects of every type in a row; a second
-    run recycles its workers every two images (each rebuilds the scene) and writes the same bytes."""
+    run recycles its workers every two images (each rebuilds the scene) and writes the same bytes.
+    Every image is rendered through the scenario's own lens (the manifest reads it from Blender)."""
     long_lived = render_all_scenarios(tmp_path / "long_lived")
     assert render_all_scenarios(tmp_path / "recycled", "--recycle-after", "2") == long_lived
     for name in scenario_names():
-        defect_types = get_scenario(name).spec.defect_types
+        spec = get_scenario(name).spec
+        lenses = pd.read_parquet(tmp_path / "recycled" / name / "manifest.parquet").camera_lens_mm
+        assert (lenses == spec.camera.lens_mm).all(), f"{name}: rendered with {set(lenses)} mm, its spec says {spec.camera.lens_mm}"
+        defect_types = spec.defect_types
         masks = {path: data for path, data in long_lived.items() if path.parts[:2] == (name, "ground_truth")}
         assert len(masks) == DEFECTS_PER_TYPE * len(defect_types)
         assert sum(path.parts[0] == name for path in long_lived) == 3 + 2 * len(masks)

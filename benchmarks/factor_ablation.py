@@ -1,6 +1,9 @@
 """MIAD's factor ablation (Tables 5 and 6), in shape, on rendered mkdata scenes: per scenario the
 controlled set (every factor off), each factor alone and all factors, scored by the bench's
-detectors; then a learning curve of the all-factor set at growing training sizes.
+detectors; then a learning curve of the all-factor set at growing training sizes. With three
+factors, `--conditions` can add each pair (UV+UB, UV+US, UB+US); for every combination it prints
+the AUROC its single factors predict if their costs added independently, so a measured AUROC far
+below that says the factors compound.
 
 Every image set is rendered by the public function `mkdata miad` calls (``render_scenario``) and
 every score is a `mkdata bench` cell run by ``run_bench`` (one process per cell), so a stopped
@@ -18,6 +21,7 @@ FastFlow and DRAEM) reports for the insulator: controlled 0.85/0.45, +UV 0.75/0.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import time
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from mkdata.benchmark.config import DEFAULT_DETECTORS, BenchConfig, DatasetSpec, DetectorSpec, Limits
@@ -45,14 +50,22 @@ PAPER: dict[str, dict[str, tuple[float, float]]] = {
 
 
 def conditions(scenario: str) -> dict[str, tuple[str, ...]]:
-    """Condition name → factors: controlled, each of the scenario's factors alone, all of them."""
+    """Condition name → factors: controlled, each of the scenario's factors alone, each pair of
+    them ("UV+UB"; only where there are three), all of them."""
     factors = get_scenario(scenario).spec.factors
     named = {"controlled": (), **{factor: (factor,) for factor in factors}}
+    if len(factors) > 2:
+        named |= {"+".join(pair): pair for pair in itertools.combinations(factors, 2)}
     if len(factors) > 1:
         named["all"] = tuple(factors)
     else:
         named["all"] = named.pop(factors[0])
     return named
+
+
+def is_pair(condition: str) -> bool:
+    """Pairs are not MIAD rows: rendered only when --conditions names them."""
+    return "+" in condition
 
 
 def render_set(scenario: str, condition: str, factors: tuple[str, ...], n_train: int, args: argparse.Namespace) -> Path:
@@ -172,6 +185,28 @@ def score_drivers(results: pd.DataFrame, out: Path, scenario: str) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def independent_costs(means: pd.Series, named: dict[str, tuple[str, ...]]) -> list[str]:
+    """Each multi-factor condition against what its single factors predict if their costs added up.
+
+    Model: a condition's AUROC is Φ(z) and 1/z² grows with the variance of the normal images'
+    scores that the defect must beat; independent factors add their variance, so 1/z² of a
+    combination is the controlled 1/z² plus each factor's own increase over it. A measured AUROC
+    below the prediction means the factors compound (interact); near it, they merely add.
+    """
+    def spread(auroc: float) -> float:
+        return 1 / norm.ppf(min(max(auroc, 0.5 + 1e-6), 1 - 1e-6)) ** 2
+
+    lines = []
+    for condition, factors in named.items():
+        if len(factors) < 2 or not {"controlled", condition, *factors} <= set(means.index):
+            continue
+        base = spread(means["controlled"])
+        predicted = norm.cdf(1 / np.sqrt(base + sum(spread(means[f]) - base for f in factors)))
+        lines.append(f"{condition}: measured {means[condition]:.3f}, {predicted:.3f} if its factors' costs added "
+                     f"independently")
+    return lines
+
+
 def verdicts(table: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
     """The issue's targets, each stated with the measured figures."""
     means = table["mean AUROC"]
@@ -183,7 +218,7 @@ def verdicts(table: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
     if "all" in means and len(means) > 2:
         most = means["all"] <= means.drop(["controlled", "all"]).min()
         lines.append(f"all factors lower it most: {'yes' if most else 'NO'} (all {means['all']:.3f}, "
-                     f"single factors ≥ {means.drop(['controlled', 'all']).min():.3f})")
+                     f"every other condition ≥ {means.drop(['controlled', 'all']).min():.3f})")
     lines.append(f"controlled set not trivially 1.00: {'yes' if means['controlled'] < 0.999 else 'NO'} ({means['controlled']:.3f})")
     if len(curve) > 1:
         rising = curve["mean AUROC"].is_monotonic_increasing and curve["mean AUROC"].iloc[-1] > curve["mean AUROC"].iloc[0]
@@ -200,7 +235,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", nargs="+", default=["witness_mark"])
     parser.add_argument("--out", type=Path, default=Path("factor_ablation"), help="renders, bench cells and tables (resumable)")
-    parser.add_argument("--conditions", nargs="+", help="a subset of controlled, the factors and all (default: every one)")
+    parser.add_argument("--conditions", nargs="+", help="a subset of controlled, the factors, their pairs (UV+UB, ...) and all (default: all but the pairs)")
     parser.add_argument("--train", type=int, default=60, help="training images of every condition's main row")
     parser.add_argument("--test-good", type=int, default=100, help="100 + 100 test images: an AUROC standard error of ~0.04 (20 + 30: ~0.08)")
     parser.add_argument("--test-bad", type=int, default=100)
@@ -233,6 +268,8 @@ def main() -> None:
             if missing:
                 raise SystemExit(f"--conditions needs {sorted(missing)}: the table compares with controlled, the curve is of all")
             named = {name: factors for name, factors in named.items() if name in args.conditions}
+        else:
+            named = {name: factors for name, factors in named.items() if not is_pair(name)}
         views = []
         for condition, factors in named.items():
             n_render = max([args.train, *sizes]) if condition == "all" else args.train
@@ -254,6 +291,7 @@ def main() -> None:
         report += ["What the test scores follow (η²: share of their variance between surface variants or background "
                    "layouts; R²: of a linear fit on the viewpoint):\n", drivers.to_markdown(index=False), ""]
         report += [f"- {line}" for line in verdicts(table, curve)] + [""]
+        report += [f"- {line}" for line in independent_costs(table["mean AUROC"], named)] + [""]
     text = "\n".join(report)
     print("\n" + text)
     (args.out / "factor_ablation.md").write_text(text)

@@ -235,7 +235,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", nargs="+", default=["witness_mark"])
     parser.add_argument("--out", type=Path, default=Path("factor_ablation"), help="renders, bench cells and tables (resumable)")
-    parser.add_argument("--conditions", nargs="+", help="a subset of controlled, the factors, their pairs (UV+UB, ...) and all (default: all but the pairs)")
+    parser.add_argument("--conditions", nargs="+",
+                        help="a subset of controlled, the factors, their pairs (UV+UB, ...) and all (default: all but the pairs)")
     parser.add_argument("--train", type=int, default=60, help="training images of every condition's main row")
     parser.add_argument("--test-good", type=int, default=100, help="100 + 100 test images: an AUROC standard error of ~0.04 (20 + 30: ~0.08)")
     parser.add_argument("--test-bad", type=int, default=100)

@@ -185,26 +185,24 @@ def score_drivers(results: pd.DataFrame, out: Path, scenario: str) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def independent_costs(means: pd.Series, named: dict[str, tuple[str, ...]]) -> list[str]:
-    """Each multi-factor condition against what its single factors predict if their costs added up.
+def independent_costs(aurocs: pd.DataFrame, named: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """Each multi-factor condition against what its single factors predict if their costs added up:
+    "measured / predicted" per column of ``aurocs`` (conditions × detectors and their mean).
 
     Model: a condition's AUROC is Φ(z) and 1/z² grows with the variance of the normal images'
     scores that the defect must beat; independent factors add their variance, so 1/z² of a
     combination is the controlled 1/z² plus each factor's own increase over it. A measured AUROC
     below the prediction means the factors compound (interact); near it, they merely add.
     """
-    def spread(auroc: float) -> float:
-        return 1 / norm.ppf(min(max(auroc, 0.5 + 1e-6), 1 - 1e-6)) ** 2
-
-    lines = []
+    spread = 1 / aurocs.clip(0.5 + 1e-6, 1 - 1e-6).apply(norm.ppf) ** 2
+    rows = {}
     for condition, factors in named.items():
-        if len(factors) < 2 or not {"controlled", condition, *factors} <= set(means.index):
+        if len(factors) < 2 or not {"controlled", condition, *factors} <= set(aurocs.index):
             continue
-        base = spread(means["controlled"])
-        predicted = norm.cdf(1 / np.sqrt(base + sum(spread(means[f]) - base for f in factors)))
-        lines.append(f"{condition}: measured {means[condition]:.3f}, {predicted:.3f} if its factors' costs added "
-                     f"independently")
-    return lines
+        base = spread.loc["controlled"]
+        predicted = norm.cdf(1 / np.sqrt(base + sum(spread.loc[f] - base for f in factors)))
+        rows[condition] = [f"{measured:.3f} / {expected:.3f}" for measured, expected in zip(aurocs.loc[condition], predicted)]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=aurocs.columns).rename_axis("measured / if independent")
 
 
 def verdicts(table: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
@@ -292,7 +290,13 @@ def main() -> None:
         report += ["What the test scores follow (η²: share of their variance between surface variants or background "
                    "layouts; R²: of a linear fit on the viewpoint):\n", drivers.to_markdown(index=False), ""]
         report += [f"- {line}" for line in verdicts(table, curve)] + [""]
-        report += [f"- {line}" for line in independent_costs(table["mean AUROC"], named)] + [""]
+        aurocs = results.pivot_table(index="dataset", columns="detector_name", values="image_auroc")
+        aurocs = aurocs.rename(index=lambda name: name.removeprefix(f"{scenario}-").rsplit("-n", 1)[0])
+        aurocs = aurocs.loc[[name for name in named if name in aurocs.index]].assign(mean=lambda frame: frame.mean(axis=1))
+        costs = independent_costs(aurocs, named)
+        if len(costs):
+            report += ["Image AUROC of each combination, measured, and as its single factors predict if their costs "
+                       "added independently (lower measured: the factors compound):\n", costs.to_markdown(), ""]
     text = "\n".join(report)
     print("\n" + text)
     (args.out / "factor_ablation.md").write_text(text)

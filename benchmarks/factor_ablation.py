@@ -68,6 +68,11 @@ def is_pair(condition: str) -> bool:
     return "+" in condition
 
 
+def condition_of(dataset: str, scenario: str) -> str:
+    """The condition of a bench dataset named "<scenario>-<condition>-n<train images>"."""
+    return dataset.removeprefix(f"{scenario}-").rsplit("-n", 1)[0]
+
+
 def render_set(scenario: str, condition: str, factors: tuple[str, ...], n_train: int, args: argparse.Namespace) -> Path:
     """Render (or resume) one condition's images; returns its dataset folder."""
     config = RenderConfig.from_preset(
@@ -164,7 +169,7 @@ def score_drivers(results: pd.DataFrame, out: Path, scenario: str) -> pd.DataFra
     rows = []
     for cell in results.drop_duplicates("key").sort_values(["dataset", "detector_name"]).itertuples():
         view = out / "views" / cell.dataset
-        condition = cell.dataset.removeprefix(f"{scenario}-").rsplit("-n", 1)[0]
+        condition = condition_of(cell.dataset, scenario)
         manifest = pd.read_parquet(out / "data" / condition / scenario / "manifest.parquet").set_index("path")
         test = manifest.loc[[str(s.path.relative_to(view)) for s in read_category(view).test]]
         scores = np.load(out / "bench" / "cells" / cell.key / "curves.npz")["scores"].astype(float)
@@ -291,7 +296,7 @@ def main() -> None:
                    "layouts; R²: of a linear fit on the viewpoint):\n", drivers.to_markdown(index=False), ""]
         report += [f"- {line}" for line in verdicts(table, curve)] + [""]
         aurocs = results.pivot_table(index="dataset", columns="detector_name", values="image_auroc")
-        aurocs = aurocs.rename(index=lambda name: name.removeprefix(f"{scenario}-").rsplit("-n", 1)[0])
+        aurocs = aurocs.rename(index=lambda dataset: condition_of(dataset, scenario))
         aurocs = aurocs.loc[[name for name in named if name in aurocs.index]].assign(mean=lambda frame: frame.mean(axis=1))
         costs = independent_costs(aurocs, named)
         if len(costs):

@@ -280,6 +280,8 @@ def main() -> None:
             dataset = render_set(scenario, condition, factors, n_render, args)
             views.append(training_view(dataset, args.train, args.out / "views", f"{scenario}-{condition}-n{args.train}"))
         results = bench(views, detectors, args)
+        if results.empty:
+            raise SystemExit(f"{scenario}: no bench cell succeeded (failures above); rerun to retry them")
         if sizes:
             dataset = args.out / "data" / "all" / scenario
             curve_views = [training_view(dataset, n, args.out / "views", f"{scenario}-all-n{n}") for n in sizes]

@@ -9,6 +9,10 @@ use), fits each detector on the first N training images and prints, per detector
 - how often the anomaly map's maximum lies inside the defect's mask, and the median maximum
   inside the mask, with and without the defect, next to the good images' median score.
 
+Before the detectors it prints what the defect changes in the pixels, detector-free: the median
+grey-level change inside the mask, defective vs twin, and that change over the twin's own
+spread (standard deviation) in a ring around the mask.
+
     python benchmarks/defect_twins.py data/electrical_insulator --train 60 1000 --image-size 256
 
 Twins are written beside the dataset (``<dataset>_twins/``, the dataset's own paths) and reused.
@@ -25,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
+from scipy.ndimage import binary_dilation
 from sklearn.metrics import roc_auc_score
 
 from mkdata.benchmark.config import DEFAULT_DETECTORS, DetectorSpec
@@ -36,6 +42,7 @@ from mkdata.generator.plan import plan_jobs
 from mkdata.generator.pool import render_in_subprocess
 
 BATCH = 25  # twins rendered per worker process
+RING_PX = 6  # width of the ring around a mask whose spread the pixel change is compared with
 
 
 def render_twins(dataset: Path, twins: Path) -> None:
@@ -47,6 +54,23 @@ def render_twins(dataset: Path, twins: Path) -> None:
         for job, (image, _mask, _record) in zip(batch, render_in_subprocess(config, [(job, False) for job in batch])):
             write_png_atomic(twins / job.image_path, image)
         print(f"  twins rendered: {start + len(batch)} / {len(todo)}", flush=True)
+
+
+def pixel_change(split: DatasetSplit, twins: Path) -> tuple[float, float]:
+    """Median over the defective test images of the mean grey-level change inside the mask
+    (defective vs twin, 0–255) and of that change over the twin's spread around the mask."""
+    changes, ratios = [], []
+    for sample in (s for s in split.test if s.label == 1 and s.mask_path is not None):
+        defective = np.asarray(Image.open(sample.path).convert("L"), float)
+        twin = np.asarray(Image.open(twins / sample.path.relative_to(split.root)).convert("L"), float)
+        mask = np.asarray(Image.open(sample.mask_path).convert("L")) > 0
+        if not mask.any():
+            continue
+        change = float(np.abs(defective - twin)[mask].mean())
+        ring = binary_dilation(mask, iterations=RING_PX) & ~mask
+        changes.append(change)
+        ratios.append(change / max(float(twin[ring].std()), 1.0))
+    return float(np.median(changes)), float(np.median(ratios))
 
 
 def compare(spec: DetectorSpec, n_train: int, split: DatasetSplit, twins: Path, image_size: int,
@@ -102,6 +126,9 @@ def main() -> None:
     if len(split.train) < max(args.train):
         raise SystemExit(f"{dataset} has {len(split.train)} training images, {max(args.train)} asked")
     render_twins(dataset, twins)
+    change, ratio = pixel_change(split, twins)
+    print(f"the defect in the pixels: median in-mask grey-level change {change:.1f} of 255, "
+          f"{ratio:.2f}x the twin's spread within {RING_PX} px around the mask", flush=True)
     rows = []
     for spec in specs:
         for n in args.train:

@@ -132,7 +132,9 @@ def run_cell(cell: Cell, cell_dir: Path, protocol: EvaluationProtocol = DEFAULT_
     start = time.perf_counter()
     prediction = robust.detector.predict(test)
     predict_ms = 1000 * (time.perf_counter() - start) / max(1, len(test))
+    start = time.perf_counter()
     train_scores = robust.detector.train_scores(train[robust.kept], folds=protocol.threshold_folds)
+    train_scores_s = time.perf_counter() - start
     contaminated = np.array(split.contaminated)
     record = {
         **cell.describe(),
@@ -145,7 +147,7 @@ def run_cell(cell: Cell, cell_dir: Path, protocol: EvaluationProtocol = DEFAULT_
         **removal_counts(robust.removed, contaminated),
         "rounds": robust.rounds,
         "removal_log": removal_log(robust.log, split, cell.wrapper.T),
-        "fit_s": fit_s, "predict_ms_per_image": predict_ms,
+        "fit_s": fit_s, "predict_ms_per_image": predict_ms, "train_scores_s": train_scores_s,
         "peak_ram_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_gpu_mb": _peak_gpu_mb(),
         "device": device,

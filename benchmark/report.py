@@ -20,7 +20,7 @@ ID_COLUMNS = ["dataset", "detector", "detector_name", "wrapper", "contamination"
 METRIC_COLUMNS = ["image_auroc", "recall_at_1fpr", "aupro", "pixel_auroc", "image_aupr", "f1_max",
                   "accuracy_unsupervised", "f1_unsupervised", "accuracy_supervised", "f1_supervised"]
 RUN_COLUMNS = ["n_train", "n_test", "n_contaminated", "test_removed", "removed", "good_removed", "bad_removed", "rounds",
-               "fit_s", "predict_ms_per_image", "peak_ram_mb", "peak_gpu_mb", "device", "mkdata_version", "anomalib_version",
+               "fit_s", "predict_ms_per_image", "train_scores_s", "peak_ram_mb", "peak_gpu_mb", "device", "mkdata_version", "anomalib_version",
                "torch_version"]
 
 

@@ -144,6 +144,8 @@ def test_fit_predict_save_load(
     detector = create(name, **fast_params(name, penalty_images))
     prediction = detector.fit(train).predict(test)
     assert prediction.scores.shape == (len(test),) and np.isfinite(prediction.scores).all()
+    if name == "efficient_ad":  # its maps are normalised by quantiles calibrated on the training images
+        assert detector.module.model.is_set(detector.module.model.quantiles)
     if detector.yields_map:
         assert prediction.maps.shape == test.shape[:3] and np.isfinite(prediction.maps).all()
     else:

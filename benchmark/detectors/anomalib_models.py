@@ -194,16 +194,13 @@ class AnomalibDetector(Detector):
         with self.weights_hint():
             self.module = self.build_module(WeightChoice(p.pretrained, p.weights))
             with tempfile.TemporaryDirectory() as workdir:
-                engine = Engine(
-                    default_root_dir=workdir,
-                    max_epochs=p.epochs,
-                    accelerator="gpu" if device.type == "cuda" else "cpu",
-                    devices=[device.index or 0] if device.type == "cuda" else 1,
-                    barebones=True,
-                )
-                engine.fit(self.module, datamodule=data)
+                # No validation pass after each epoch: the scores are the torch model's own
+                # (``_predict``), so a pass over the training images per epoch only costs time
+                # (STFPM on 60 images of 256², 2 CPU cores: 8.5 s an epoch with it, 3.7 s without).
+                # Memory banks are built at the epoch's end, EfficientAD calibrates below.
+                _engine(workdir, device, max_epochs=p.epochs, limit_val_batches=0).fit(self.module, datamodule=data)
                 if self.record.calibrates_on_normal:
-                    engine.validate(self.module, datamodule=data)
+                    _engine(workdir, device).validate(self.module, datamodule=data)
         self.module.eval()
 
     def _predict(self, images: np.ndarray) -> Prediction:
@@ -229,6 +226,17 @@ class AnomalibDetector(Detector):
         self.module = self.build_module(RANDOM)
         self.module.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
         self.module.eval()
+
+
+def _engine(workdir: str, device: torch.device, **options: Any) -> Engine:
+    """A bare anomalib engine on ``device`` (no checkpoints, loggers or progress bars)."""
+    return Engine(
+        default_root_dir=workdir,
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=[device.index or 0] if device.type == "cuda" else 1,
+        barebones=True,
+        **options,
+    )
 
 
 # -- generating one registered detector per anomalib model ------------------------------------

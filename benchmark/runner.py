@@ -29,9 +29,7 @@ from mkdata.errors import BadInput
 from mkdata.files import write_bytes_atomic, write_text_atomic
 
 POLL_S = 0.5
-# glibc's malloc keeps freed blocks of PatchCore's coreset selection (torch, 16384 patch vectors,
-# 2 threads) in its arenas: 14-20 GiB peak measured, 1.1 GiB with mmap for blocks over 4 MiB.
-CELL_ENV = {"TQDM_DISABLE": "1", "MALLOC_MMAP_THRESHOLD_": "4194304"}
+CELL_ENV = {"TQDM_DISABLE": "1"}
 BACKENDS = ("local", "ray")
 
 
@@ -106,6 +104,14 @@ def _rss_mb(pid: int) -> float:
         return 0.0
 
 
+def cell_environment(detector: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a cell of ``detector`` runs in: ``CELL_ENV`` and the detector's own
+    ``cell_env``, under the caller's environment (a variable set there wins), under ``extra``."""
+    from mkdata.benchmark.detectors.registry import detector_class
+
+    return {**CELL_ENV, **detector_class(detector).cell_env, **os.environ, **(extra or {})}
+
+
 def run_cell_subprocess(cell: Cell, directory: Path, limits: Limits, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one cell in a fresh Python process under the time and memory limits; its record."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -113,7 +119,7 @@ def run_cell_subprocess(cell: Cell, directory: Path, limits: Limits, env: dict[s
     write_bytes_atomic(directory / "cell.pkl", pickle.dumps(cell))
     with open(directory / "log.txt", "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "mkdata.benchmark.cell", str(directory)], stdout=log, stderr=subprocess.STDOUT,
-                                   env={**CELL_ENV, **os.environ, **(env or {})})
+                                   env=cell_environment(cell.detector.name, env))
         start, problem = time.monotonic(), ""
         while process.poll() is None:
             time.sleep(POLL_S)

@@ -6,7 +6,7 @@ Data: synthetic inspection sets (``mkdata.benchmark.synthetic``): N normal train
 at each ``--sizes`` side. The largest N's images are made once per size, on every core, into one
 ``.npy`` file; each run reads its first N (the same images a run would make alone). Both sides use the same backbone, layers, sampling ratio and seed
 (defaults: the bench default, packaged EfficientNet-Lite0, blocks.2 + blocks.4). Each (side,
-size, N) runs in its own interpreter, with the bench cells' environment (``runner.CELL_ENV``), so
+size, N) runs in its own interpreter, with the bench cells' environment (``runner.cell_environment``), so
 peak RSS is its own; the parent kills a run whose RSS passes ``--memory-limit`` MiB or whose wall
 time passes ``--time-limit`` s, and a side that fails or is stopped is not run on larger N at that
 size. "RSS" is the run's peak RSS; "fit+" is that peak minus the RSS just before ``fit`` (imports,
@@ -193,12 +193,12 @@ def _rss_mib(pid: int) -> float:
 def run_isolated(side: str, size: int, train: int, train_file: Path, args: argparse.Namespace) -> dict:
     """``measure`` in a fresh interpreter on the first ``train`` images of ``train_file``, stopped past
     the time or memory limit."""
-    from mkdata.benchmark.runner import CELL_ENV
+    from mkdata.benchmark.runner import cell_environment
 
     argv = [sys.executable, __file__, "--one", side, "--size", str(size), "--train-one", str(train), "--train-file", str(train_file),
             "--ratio", str(args.ratio), "--test", str(args.test), "--device", args.device, "--threads", str(args.threads), "--input", args.input,
             "--backbone", args.backbone, "--layers", *args.layers, "--bank-ram-mb", str(args.bank_ram_mb)]  # fmt: skip
-    env = {**os.environ, **CELL_ENV, "OMP_NUM_THREADS": str(args.threads)}
+    env = cell_environment(SIDES[side][0], {"OMP_NUM_THREADS": str(args.threads)})
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         child = subprocess.Popen(argv, stdout=out, stderr=err, env=env, text=True)
         start, peak, stopped = time.monotonic(), 0.0, ""

@@ -54,6 +54,12 @@ from mkdata.benchmark.detectors.weights import RANDOM, Location, MissingWeightsE
 _COMPONENTS = ("pre_processor", "post_processor", "evaluator", "visualizer")
 _SHARED = ("epochs", "batch_size", "image_size")  # our parameters that some anomalib models also take
 _BACKBONE_PARAMS = ("backbone", "encoder_name", "student_backbone", "teacher_backbone")
+# Bench cells of memory-bank models (one pass) run with glibc's mmap threshold fixed at 4 MiB:
+# PatchCore's coreset selection once peaked at 14-20 GiB without it (1.1 GiB with); on 60 images
+# of 256² its cell takes 241 s and 1.8 GiB with it, 305 s and 2.1 GiB without. A model trained by
+# gradient steps would pay for it in page faults on every step (a 2-epoch STFPM cell: 99 s with
+# it, 60 s without). Figures from benchmarks/cell_malloc.py.
+MEMORY_BANK_CELL_ENV = {"MALLOC_MMAP_THRESHOLD_": "4194304"}
 
 
 @dataclass
@@ -283,6 +289,7 @@ def _register(record: AnomalibModel) -> None:
         "Params": _params_class(record, model_cls),
         "record": record,
         "anomalib_class": model_cls,
+        "cell_env": MEMORY_BANK_CELL_ENV if issubclass(model_cls, MemoryBankMixin) else {},
     }
     register(type(f"{record.class_name}Detector", (AnomalibDetector,), attributes))
 

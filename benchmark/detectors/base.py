@@ -13,6 +13,7 @@ import hashlib
 import json
 import pickle
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
@@ -64,6 +65,7 @@ class Detector(ABC):
     needs_weights: ClassVar[bool] = False
     train_scoring: ClassVar[TrainScoring] = "out_of_fold"  # the one declaration train_scores dispatches on
     streams_fit: ClassVar[bool] = False  # fit and _scores decode a SampleImages batch by batch, so keep it undecoded
+    cell_env: ClassVar[Mapping[str, str]] = {}  # environment a bench cell of this detector starts with (runner.cell_environment)
     Params: ClassVar[type] = CommonParams
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

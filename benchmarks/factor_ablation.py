@@ -32,6 +32,7 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
+from mkdata.benchmark.auroc_change import AurocChange, auroc_change
 from mkdata.benchmark.config import DEFAULT_DETECTORS, BenchConfig, DatasetSpec, DetectorSpec, Limits
 from mkdata.benchmark.datasets import read_category
 from mkdata.benchmark.report import load_results
@@ -139,14 +140,29 @@ def ablation_table(results: pd.DataFrame, scenario: str, names: list[str], n_tra
     return pd.DataFrame(rows).set_index("condition")
 
 
-def curve_table(results: pd.DataFrame, scenario: str, sizes: list[int]) -> pd.DataFrame:
-    """All-factor image AUROC per detector at each training size."""
+def cell_scores(out: Path, cells: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(test scores, labels) of each bench cell in ``cells``, as its run saved them."""
+    saved = [np.load(out / "bench" / "cells" / key / "curves.npz") for key in cells.key]
+    return [(arrays["scores"], arrays["labels"]) for arrays in saved]
+
+
+def curve_table(results: pd.DataFrame, out: Path, scenario: str, sizes: list[int]) -> pd.DataFrame:
+    """All-factor image AUROC per detector at each training size; below them, each detector's (and
+    the mean's) change from the smallest to the largest size with its paired 95 % bootstrap interval."""
     rows = []
     for n in sizes:
         cells = results[results.dataset == f"{scenario}-all-n{n}"]
         row: dict[str, object] = {"train images": n}
         row.update({cell.detector_name: round(cell.image_auroc, 3) for cell in cells.sort_values("detector_name").itertuples()})
         row["mean AUROC"] = round(cells.image_auroc.mean(), 3)
+        rows.append(row)
+    if len(sizes) > 1:
+        first, last = (results[results.dataset == f"{scenario}-all-n{n}"] for n in (sizes[0], sizes[-1]))
+        row = {"train images": f"Δ {sizes[0]} → {sizes[-1]}"}
+        for name in sorted(set(first.detector_name) & set(last.detector_name)):
+            before, after = (cell_scores(out, cells[cells.detector_name == name]) for cells in (first, last))
+            row[name] = str(auroc_change(before, after, same_images=True))
+        row["mean AUROC"] = str(auroc_change(cell_scores(out, first), cell_scores(out, last), same_images=True))
         rows.append(row)
     return pd.DataFrame(rows).set_index("train images")
 
@@ -210,23 +226,40 @@ def independent_costs(aurocs: pd.DataFrame, named: dict[str, tuple[str, ...]]) -
     return pd.DataFrame.from_dict(rows, orient="index", columns=aurocs.columns).rename_axis("measured / if independent")
 
 
-def verdicts(table: pd.DataFrame, curve: pd.DataFrame) -> list[str]:
-    """The issue's targets, each stated with the measured figures."""
-    means = table["mean AUROC"]
-    lines = []
-    for condition in means.index.drop(["controlled"]):
-        lower = means[condition] < means["controlled"]
-        lines.append(f"{condition} lowers the mean AUROC vs controlled: {'yes' if lower else 'NO'} "
-                     f"({means['controlled']:.3f} → {means[condition]:.3f})")
-    if "all" in means and len(means) > 2:
-        most = means["all"] <= means.drop(["controlled", "all"]).min()
-        lines.append(f"all factors lower it most: {'yes' if most else 'NO'} (all {means['all']:.3f}, "
-                     f"every other condition ≥ {means.drop(['controlled', 'all']).min():.3f})")
-    lines.append(f"controlled set not trivially 1.00: {'yes' if means['controlled'] < 0.999 else 'NO'} ({means['controlled']:.3f})")
-    if len(curve) > 1:
-        rising = curve["mean AUROC"].is_monotonic_increasing and curve["mean AUROC"].iloc[-1] > curve["mean AUROC"].iloc[0]
-        lines.append(f"all-factor AUROC rises with the training set: {'yes' if rising else 'NO'} "
-                     f"({' → '.join(f'{v:.3f}' for v in curve['mean AUROC'])})")
+def dataset_change(results: pd.DataFrame, out: Path, before: str, after: str) -> AurocChange:
+    """The mean image AUROC of dataset ``after``'s cells less ``before``'s, with a 95 % bootstrap
+    interval; two training sizes of one condition share their test images, so those are paired."""
+    condition = lambda dataset: dataset.rsplit("-n", 1)[0]
+    return auroc_change(cell_scores(out, results[results.dataset == before]),
+                        cell_scores(out, results[results.dataset == after]),
+                        same_images=condition(before) == condition(after))
+
+
+def verdict(change: AurocChange, wanted: str) -> str:
+    """"yes" where the interval says the change goes the ``wanted`` way, "NO" where it says the
+    other way, "not clearly" where it includes 0; then the figures."""
+    answer = {wanted: "yes", "no clear change": "not clearly"}.get(change.verdict, "NO")
+    return f"{answer} ({change.before:.3f} → {change.after:.3f}, Δ {change})"
+
+
+def verdicts(results: pd.DataFrame, curve_results: pd.DataFrame, out: Path, scenario: str, names: list[str],
+             n_train: int, sizes: list[int]) -> list[str]:
+    """The issue's targets, each answered by a 95 % bootstrap interval of the change it names."""
+    dataset = lambda condition, n=n_train: f"{scenario}-{condition}-n{n}"
+    means = results.groupby("dataset").image_auroc.mean()
+    lines = [f"{condition} lowers the mean AUROC vs controlled: "
+             f"{verdict(dataset_change(results, out, dataset('controlled'), dataset(condition)), 'lower')}"
+             for condition in names if condition != "controlled"]
+    others = [name for name in names if name not in ("controlled", "all")]
+    if "all" in names and others:
+        hardest = min(others, key=lambda name: means[dataset(name)])
+        lines.append(f"all factors lower it most (below the hardest other, {hardest}): "
+                     f"{verdict(dataset_change(results, out, dataset(hardest), dataset('all')), 'lower')}")
+    controlled = means[dataset("controlled")]
+    lines.append(f"controlled set not trivially 1.00: {'yes' if controlled < 0.999 else 'NO'} ({controlled:.3f})")
+    if len(sizes) > 1:
+        change = dataset_change(curve_results, out, dataset("all", sizes[0]), dataset("all", sizes[-1]))
+        lines.append(f"all-factor AUROC rises with the training set, {sizes[0]} → {sizes[-1]} images: {verdict(change, 'higher')}")
     return lines
 
 
@@ -287,7 +320,7 @@ def main() -> None:
             curve_views = [training_view(dataset, n, args.out / "views", f"{scenario}-all-n{n}") for n in sizes]
             curve_results = bench(curve_views, curve_detectors, args)
         table = ablation_table(results, scenario, list(named), args.train)
-        curve = curve_table(curve_results, scenario, sizes) if sizes else pd.DataFrame()
+        curve = curve_table(curve_results, args.out, scenario, sizes) if sizes else pd.DataFrame()
         report += [f"## {scenario} (factors {', '.join(get_scenario(scenario).spec.factors)}; {args.train} training images)\n",
                    "Image AUROC / Recall@1%FPR / AUPRO per detector; MIAD's means over its four detectors at 10,000 "
                    "training images, 512².\n", table.to_markdown(), ""]
@@ -296,7 +329,10 @@ def main() -> None:
         drivers = score_drivers(pd.concat([results, curve_results]) if sizes else results, args.out, scenario)
         report += ["What the test scores follow (η²: share of their variance between surface variants or background "
                    "layouts; R²: of a linear fit on the viewpoint):\n", drivers.to_markdown(index=False), ""]
-        report += [f"- {line}" for line in verdicts(table, curve)] + [""]
+        report += ["Each target, answered by a 95 % bootstrap interval of the mean AUROC's change (test images resampled, "
+                   "good and defective apart; paired where two cells share their test set):\n"]
+        report += [f"- {line}" for line in verdicts(results, curve_results if sizes else results, args.out, scenario,
+                                                    list(named), args.train, sizes)] + [""]
         aurocs = results.pivot_table(index="dataset", columns="detector_name", values="image_auroc")
         aurocs = aurocs.rename(index=lambda dataset: condition_of(dataset, scenario))
         aurocs = aurocs.loc[[name for name in named if name in aurocs.index]].assign(mean=lambda frame: frame.mean(axis=1))

@@ -183,13 +183,17 @@ def score_drivers(results: pd.DataFrame, out: Path, scenario: str) -> pd.DataFra
     layout (UB), R² of a linear fit on the camera's radius, elevation and azimuth (UV), and the image
     AUROC once every score is centred on its surface variant's mean (what US alone costs)."""
     rows = []
-    for cell in results.drop_duplicates("key").sort_values(["dataset", "detector_name"]).itertuples():
+    cells = results.drop_duplicates("key").sort_values(["dataset", "detector_name"])
+    # Two settings of one detector on one set (a curve's and the table's) are told apart by their parameters.
+    ambiguous = cells.duplicated(["dataset", "detector_name"], keep=False)
+    for cell, full_label in zip(cells.itertuples(), ambiguous):
         view = out / "views" / cell.dataset
         condition = condition_of(cell.dataset, scenario)
         manifest = pd.read_parquet(out / "data" / condition / scenario / "manifest.parquet").set_index("path")
         test = manifest.loc[[str(s.path.relative_to(view)) for s in read_category(view).test]]
         scores = np.load(out / "bench" / "cells" / cell.key / "curves.npz")["scores"].astype(float)
-        row: dict[str, object] = {"cell": cell.dataset.removeprefix(f"{scenario}-"), "detector": cell.detector_name,
+        row: dict[str, object] = {"cell": cell.dataset.removeprefix(f"{scenario}-"),
+                                  "detector": cell.detector if full_label else cell.detector_name,
                                   "AUROC": round(cell.image_auroc, 3)}
         if test.surface_id.nunique() > 1:
             by_surface = centred(scores, test.surface_id)

@@ -186,12 +186,12 @@ def score_drivers(results: pd.DataFrame, out: Path, scenario: str) -> pd.DataFra
     cells = results.drop_duplicates("key").sort_values(["dataset", "detector_name"])
     # Two settings of one detector on one set (a curve's and the table's) are told apart by their parameters.
     ambiguous = cells.duplicated(["dataset", "detector_name"], keep=False)
-    for cell, full_label in zip(cells.itertuples(), ambiguous):
+    for cell, full_label, (scores, _) in zip(cells.itertuples(), ambiguous, cell_scores(out, cells)):
         view = out / "views" / cell.dataset
         condition = condition_of(cell.dataset, scenario)
         manifest = pd.read_parquet(out / "data" / condition / scenario / "manifest.parquet").set_index("path")
         test = manifest.loc[[str(s.path.relative_to(view)) for s in read_category(view).test]]
-        scores = np.load(out / "bench" / "cells" / cell.key / "curves.npz")["scores"].astype(float)
+        scores = scores.astype(float)
         row: dict[str, object] = {"cell": cell.dataset.removeprefix(f"{scenario}-"),
                                   "detector": cell.detector if full_label else cell.detector_name,
                                   "AUROC": round(cell.image_auroc, 3)}

@@ -146,6 +146,15 @@ def cell_scores(out: Path, cells: pd.DataFrame) -> list[tuple[np.ndarray, np.nda
     return [(arrays["scores"], arrays["labels"]) for arrays in saved]
 
 
+def dataset_change(results: pd.DataFrame, out: Path, before: str, after: str) -> AurocChange:
+    """The mean image AUROC of dataset ``after``'s cells less ``before``'s, with a 95 % bootstrap
+    interval; two training sizes of one condition share their test images, so those are paired."""
+    condition = lambda dataset: dataset.rsplit("-n", 1)[0]
+    return auroc_change(cell_scores(out, results[results.dataset == before]),
+                        cell_scores(out, results[results.dataset == after]),
+                        same_images=condition(before) == condition(after))
+
+
 def curve_table(results: pd.DataFrame, out: Path, scenario: str, sizes: list[int]) -> pd.DataFrame:
     """All-factor image AUROC per detector at each training size; below them, each detector's (and
     the mean's) change from the smallest to the largest size with its paired 95 % bootstrap interval."""
@@ -157,12 +166,12 @@ def curve_table(results: pd.DataFrame, out: Path, scenario: str, sizes: list[int
         row["mean AUROC"] = round(cells.image_auroc.mean(), 3)
         rows.append(row)
     if len(sizes) > 1:
-        first, last = (results[results.dataset == f"{scenario}-all-n{n}"] for n in (sizes[0], sizes[-1]))
+        first, last = (f"{scenario}-all-n{n}" for n in (sizes[0], sizes[-1]))
         row = {"train images": f"Δ {sizes[0]} → {sizes[-1]}"}
-        for name in sorted(set(first.detector_name) & set(last.detector_name)):
-            before, after = (cell_scores(out, cells[cells.detector_name == name]) for cells in (first, last))
-            row[name] = str(auroc_change(before, after, same_images=True))
-        row["mean AUROC"] = str(auroc_change(cell_scores(out, first), cell_scores(out, last), same_images=True))
+        detectors = (set(results[results.dataset == dataset].detector_name) for dataset in (first, last))
+        for name in sorted(set.intersection(*detectors)):
+            row[name] = str(dataset_change(results[results.detector_name == name], out, first, last))
+        row["mean AUROC"] = str(dataset_change(results, out, first, last))
         rows.append(row)
     return pd.DataFrame(rows).set_index("train images")
 
@@ -228,15 +237,6 @@ def independent_costs(aurocs: pd.DataFrame, named: dict[str, tuple[str, ...]]) -
         predicted = norm.cdf(1 / np.sqrt(base + sum(spread.loc[f] - base for f in factors)))
         rows[condition] = [f"{measured:.3f} / {expected:.3f}" for measured, expected in zip(aurocs.loc[condition], predicted)]
     return pd.DataFrame.from_dict(rows, orient="index", columns=aurocs.columns).rename_axis("measured / if independent")
-
-
-def dataset_change(results: pd.DataFrame, out: Path, before: str, after: str) -> AurocChange:
-    """The mean image AUROC of dataset ``after``'s cells less ``before``'s, with a 95 % bootstrap
-    interval; two training sizes of one condition share their test images, so those are paired."""
-    condition = lambda dataset: dataset.rsplit("-n", 1)[0]
-    return auroc_change(cell_scores(out, results[results.dataset == before]),
-                        cell_scores(out, results[results.dataset == after]),
-                        same_images=condition(before) == condition(after))
 
 
 def verdict(change: AurocChange, wanted: str) -> str:
